@@ -1,0 +1,546 @@
+//! The heap: a fixed-capacity object arena with atomic pointer slots and roots.
+//!
+//! Go counterpart: mheap/mspan and the heap bitmap, reduced to what a marker
+//! needs. Objects are addressed by a dense index ([`ObjRef`]); each object has a
+//! size in bytes (for `bytes_marked` and heap accounting) and a contiguous range
+//! of pointer slots in one flat `slots` array. This is a *pointer-segregated*
+//! layout: scalar words are never stored, so the scanner reads only pointers,
+//! the way Go's scanobject reads only the words the heap bitmap says are
+//! pointers. The same four arrays (slot start, slot count, size, slots) are what
+//! the GPU mirrors buffer for buffer.
+//!
+//! A slot holds `target + 1`, and `0` is nil, so a zeroed arena is a heap of nil
+//! pointers.
+//!
+//! # Capacity
+//!
+//! Capacity (objects and slots) is reserved when the heap is created, as Go
+//! reserves its arenas: mutators and markers therefore never see an array move
+//! under them, and running out is a typed error ([`HeapError::HeapFull`]) rather
+//! than a reallocation. Allocation is a single compare-and-swap on one packed
+//! word holding both bump pointers, so an object either gets both its index and
+//! its slots or nothing at all: a failed allocation leaves no trace.
+//!
+//! # Memory ordering
+//!
+//! Slots are `AtomicU32` accessed with relaxed loads and stores: a mutator may
+//! write while markers read, exactly as in Go, and the write barrier (not the
+//! memory model) is what makes marking correct. An object's descriptor is
+//! written by the allocating thread before the object's index can be stored in
+//! any slot; a marker only reads descriptors of objects allocated *before* the
+//! current cycle's allocation watermark (objects above it are black and never
+//! scanned), and those were published by the synchronisation that started the
+//! cycle.
+
+mod build;
+mod image;
+
+pub use build::{build, Shape, ShapeSpec};
+pub use image::{load_image, save_image, ImageError, IMAGE_MAGIC, IMAGE_VERSION};
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use std::sync::{Arc, Mutex, RwLock};
+use thiserror::Error;
+
+/// Bytes in a pointer word; scan work is counted in bytes, as in Go.
+pub const WORD_BYTES: u64 = 8;
+
+/// A reference to an object: its dense index in the arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjRef(pub u32);
+
+impl ObjRef {
+    /// The slot encoding of an optional reference (`target + 1`, 0 for nil).
+    #[inline]
+    pub fn encode(r: Option<ObjRef>) -> u32 {
+        r.map_or(0, |o| o.0 + 1)
+    }
+
+    /// Decodes a slot value.
+    #[inline]
+    pub fn decode(v: u32) -> Option<ObjRef> {
+        v.checked_sub(1).map(ObjRef)
+    }
+}
+
+/// What the heap records of one object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjDesc {
+    /// Index of the object's first slot in the flat slot array.
+    pub slot_start: u32,
+    /// Number of pointer slots.
+    pub nslots: u32,
+    /// Size in bytes (at least `8 * nslots`).
+    pub size: u32,
+}
+
+/// Errors of the heap API: capacity and bounds.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeapError {
+    /// The arena has no room left for the request.
+    #[error("heap full: {what} capacity is {capacity}, {used} in use, {requested} more requested")]
+    HeapFull {
+        /// Which capacity ran out ("objects" or "slots").
+        what: &'static str,
+        /// The capacity reserved at creation.
+        capacity: u64,
+        /// How much is in use.
+        used: u64,
+        /// How much the failed request needed.
+        requested: u64,
+    },
+    /// A reference names an object that was never allocated.
+    #[error("object {obj} does not exist: the heap holds {len} objects")]
+    NoSuchObject {
+        /// The offending index.
+        obj: u32,
+        /// Objects allocated.
+        len: u32,
+    },
+    /// A slot index past the end of an object.
+    #[error("slot {slot} is out of range for object {obj}, which has {nslots} slots")]
+    NoSuchSlot {
+        /// The object.
+        obj: u32,
+        /// The slot asked for.
+        slot: u32,
+        /// The object's slot count.
+        nslots: u32,
+    },
+    /// A global root index past the end of the global area.
+    #[error("global root {index} is out of range: there are {len} global roots")]
+    NoSuchGlobal {
+        /// The index asked for.
+        index: usize,
+        /// Global roots reserved.
+        len: usize,
+    },
+    /// An object too small to hold its own pointer slots.
+    #[error("object size {size} bytes cannot hold {nslots} pointer slots of 8 bytes")]
+    BadSize {
+        /// Requested size.
+        size: u32,
+        /// Requested slots.
+        nslots: u32,
+    },
+    /// Requested capacity does not fit the 32-bit indices used by the heap.
+    #[error("capacity of {requested} {what} exceeds the limit of {limit}")]
+    CapacityTooLarge {
+        /// "objects" or "slots".
+        what: &'static str,
+        /// What was asked.
+        requested: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// Capacities reserved when a heap is created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeapConfig {
+    /// Maximum number of objects.
+    pub max_objects: u32,
+    /// Maximum number of pointer slots over all objects.
+    pub max_slots: u32,
+    /// Number of global root slots.
+    pub globals: usize,
+}
+
+/// One mutator's stack: a vector of root slots.
+///
+/// Stacks are scanned once per cycle by a markroot job and need no write
+/// barrier (Go's hybrid barrier); scanning holds the lock, which plays the role
+/// of suspending the goroutine while its stack is scanned.
+#[derive(Debug, Default)]
+pub struct Stack {
+    slots: Mutex<Vec<u32>>,
+}
+
+impl Stack {
+    /// Runs `f` over the stack's slots (encoded) while holding it.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Vec<u32>) -> R) -> R {
+        let mut g = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g)
+    }
+
+    /// A copy of the stack's encoded slots.
+    pub fn snapshot(&self) -> Vec<u32> {
+        self.with(|s| s.clone())
+    }
+}
+
+/// The object arena. See the module documentation for the layout.
+#[derive(Debug)]
+pub struct Heap {
+    config: HeapConfig,
+    slot_start: Box<[AtomicU32]>,
+    nslots: Box<[AtomicU32]>,
+    size: Box<[AtomicU32]>,
+    slots: Box<[AtomicU32]>,
+    /// Packed bump pointers: objects allocated in the high 32 bits, slots in
+    /// the low 32 bits, so both move in one compare-and-swap.
+    bump: AtomicU64,
+    /// Bytes allocated (sum of object sizes).
+    allocated_bytes: AtomicU64,
+    globals: Box<[AtomicU32]>,
+    stacks: RwLock<Vec<Arc<Stack>>>,
+}
+
+fn atomic_zeroed(n: usize) -> Box<[AtomicU32]> {
+    std::iter::repeat_with(|| AtomicU32::new(0)).take(n).collect()
+}
+
+impl Heap {
+    /// Reserves an empty heap with the given capacities.
+    pub fn new(config: HeapConfig) -> Heap {
+        Heap {
+            config,
+            slot_start: atomic_zeroed(config.max_objects as usize),
+            nslots: atomic_zeroed(config.max_objects as usize),
+            size: atomic_zeroed(config.max_objects as usize),
+            slots: atomic_zeroed(config.max_slots as usize),
+            bump: AtomicU64::new(0),
+            allocated_bytes: AtomicU64::new(0),
+            globals: atomic_zeroed(config.globals),
+            stacks: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// The capacities this heap was created with.
+    pub fn config(&self) -> HeapConfig {
+        self.config
+    }
+
+    /// Allocates an object of `size` bytes with `nslots` nil pointer slots.
+    ///
+    /// Thread-safe; either the whole object is allocated or nothing is.
+    pub fn alloc(&self, size: u32, nslots: u32) -> Result<ObjRef, HeapError> {
+        if u64::from(size) < u64::from(nslots) * WORD_BYTES {
+            return Err(HeapError::BadSize { size, nslots });
+        }
+        let mut cur = self.bump.load(Relaxed);
+        loop {
+            let (objs, slots) = ((cur >> 32) as u32, cur as u32);
+            if objs >= self.config.max_objects {
+                return Err(HeapError::HeapFull {
+                    what: "objects",
+                    capacity: self.config.max_objects.into(),
+                    used: objs.into(),
+                    requested: 1,
+                });
+            }
+            let end = u64::from(slots) + u64::from(nslots);
+            if end > u64::from(self.config.max_slots) {
+                return Err(HeapError::HeapFull {
+                    what: "slots",
+                    capacity: self.config.max_slots.into(),
+                    used: slots.into(),
+                    requested: nslots.into(),
+                });
+            }
+            let next = (u64::from(objs + 1) << 32) | end;
+            match self.bump.compare_exchange_weak(cur, next, AcqRel, Relaxed) {
+                Ok(_) => {
+                    let i = objs as usize;
+                    self.slot_start[i].store(slots, Relaxed);
+                    self.nslots[i].store(nslots, Relaxed);
+                    self.size[i].store(size, Relaxed);
+                    self.allocated_bytes.fetch_add(size.into(), Relaxed);
+                    return Ok(ObjRef(objs));
+                }
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Number of objects allocated so far.
+    #[inline]
+    pub fn len(&self) -> u32 {
+        (self.bump.load(Acquire) >> 32) as u32
+    }
+
+    /// True if no object has been allocated.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of pointer slots allocated so far.
+    pub fn slots_len(&self) -> u32 {
+        self.bump.load(Acquire) as u32
+    }
+
+    /// Total bytes allocated (the sum of object sizes).
+    pub fn allocated_bytes(&self) -> u64 {
+        self.allocated_bytes.load(Relaxed)
+    }
+
+    /// The descriptor of `obj`, which the caller knows is allocated.
+    #[inline]
+    pub fn desc(&self, obj: u32) -> ObjDesc {
+        let i = obj as usize;
+        ObjDesc {
+            slot_start: self.slot_start[i].load(Relaxed),
+            nslots: self.nslots[i].load(Relaxed),
+            size: self.size[i].load(Relaxed),
+        }
+    }
+
+    /// The descriptor of `obj`, checked.
+    pub fn object(&self, obj: ObjRef) -> Result<ObjDesc, HeapError> {
+        self.check(obj)?;
+        Ok(self.desc(obj.0))
+    }
+
+    fn check(&self, obj: ObjRef) -> Result<(), HeapError> {
+        let len = self.len();
+        if obj.0 >= len {
+            return Err(HeapError::NoSuchObject { obj: obj.0, len });
+        }
+        Ok(())
+    }
+
+    fn slot_index(&self, obj: ObjRef, slot: u32) -> Result<usize, HeapError> {
+        let d = self.object(obj)?;
+        if slot >= d.nslots {
+            return Err(HeapError::NoSuchSlot {
+                obj: obj.0,
+                slot,
+                nslots: d.nslots,
+            });
+        }
+        Ok((d.slot_start + slot) as usize)
+    }
+
+    /// Reads slot `slot` of `obj`.
+    pub fn load(&self, obj: ObjRef, slot: u32) -> Result<Option<ObjRef>, HeapError> {
+        let i = self.slot_index(obj, slot)?;
+        Ok(ObjRef::decode(self.slots[i].load(Relaxed)))
+    }
+
+    /// Writes slot `slot` of `obj` and returns the old value. This is the raw
+    /// store: while marking, mutators go through the write barrier instead.
+    pub fn store(
+        &self,
+        obj: ObjRef,
+        slot: u32,
+        val: Option<ObjRef>,
+    ) -> Result<Option<ObjRef>, HeapError> {
+        if let Some(v) = val {
+            self.check(v)?;
+        }
+        let i = self.slot_index(obj, slot)?;
+        Ok(ObjRef::decode(self.slots[i].swap(ObjRef::encode(val), Relaxed)))
+    }
+
+    /// The flat slot array (encoded values), for scanners and mirrors.
+    #[inline]
+    pub fn raw_slots(&self) -> &[AtomicU32] {
+        &self.slots
+    }
+
+    /// The global root slots (encoded values).
+    #[inline]
+    pub fn globals(&self) -> &[AtomicU32] {
+        &self.globals
+    }
+
+    /// Sets global root `index`.
+    pub fn set_global(&self, index: usize, val: Option<ObjRef>) -> Result<(), HeapError> {
+        if let Some(v) = val {
+            self.check(v)?;
+        }
+        let g = self.globals.get(index).ok_or(HeapError::NoSuchGlobal {
+            index,
+            len: self.globals.len(),
+        })?;
+        g.store(ObjRef::encode(val), Relaxed);
+        Ok(())
+    }
+
+    /// Registers a new, empty mutator stack and returns it.
+    pub fn new_stack(&self) -> Arc<Stack> {
+        let s = Arc::new(Stack::default());
+        self.stacks
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(s.clone());
+        s
+    }
+
+    /// Removes a stack from the root set (a mutator exiting).
+    pub fn remove_stack(&self, stack: &Arc<Stack>) {
+        self.stacks
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|s| !Arc::ptr_eq(s, stack));
+    }
+
+    /// The registered stacks.
+    pub fn stacks(&self) -> Vec<Arc<Stack>> {
+        self.stacks
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Number of non-nil slots among allocated objects (the graph's edges).
+    pub fn edges(&self) -> u64 {
+        self.slots[..self.slots_len() as usize]
+            .iter()
+            .filter(|s| s.load(Relaxed) != 0)
+            .count() as u64
+    }
+
+    /// Builds a heap from validated parts: object `(size, nslots)` pairs laid
+    /// out consecutively, the slot array, global roots and stacks. Capacity is
+    /// exactly what the parts need plus `extra`. The caller guarantees every
+    /// encoded value is nil or names an object in `objects`.
+    pub(crate) fn from_parts(
+        objects: &[(u32, u32)],
+        slots: Vec<u32>,
+        globals: Vec<u32>,
+        stacks: Vec<Vec<u32>>,
+        extra: HeapConfig,
+    ) -> Heap {
+        let n = objects.len();
+        let mut slot_start = Vec::with_capacity(n + extra.max_objects as usize);
+        let mut nslots = Vec::with_capacity(slot_start.capacity());
+        let mut size = Vec::with_capacity(slot_start.capacity());
+        let mut next = 0u32;
+        let mut bytes = 0u64;
+        for &(sz, ns) in objects {
+            slot_start.push(AtomicU32::new(next));
+            nslots.push(AtomicU32::new(ns));
+            size.push(AtomicU32::new(sz));
+            next += ns;
+            bytes += u64::from(sz);
+        }
+        for _ in 0..extra.max_objects {
+            slot_start.push(AtomicU32::new(0));
+            nslots.push(AtomicU32::new(0));
+            size.push(AtomicU32::new(0));
+        }
+        let used_slots = slots.len();
+        let slots: Box<[AtomicU32]> = slots
+            .into_iter()
+            .map(AtomicU32::new)
+            .chain(std::iter::repeat_with(|| AtomicU32::new(0)).take(extra.max_slots as usize))
+            .collect();
+        let globals: Box<[AtomicU32]> = globals
+            .into_iter()
+            .map(AtomicU32::new)
+            .chain(std::iter::repeat_with(|| AtomicU32::new(0)).take(extra.globals))
+            .collect();
+        let stacks = stacks
+            .into_iter()
+            .map(|s| {
+                Arc::new(Stack {
+                    slots: Mutex::new(s),
+                })
+            })
+            .collect();
+        Heap {
+            config: HeapConfig {
+                max_objects: slot_start.len() as u32,
+                max_slots: slots.len() as u32,
+                globals: globals.len(),
+            },
+            slot_start: slot_start.into_boxed_slice(),
+            nslots: nslots.into_boxed_slice(),
+            size: size.into_boxed_slice(),
+            slots,
+            bump: AtomicU64::new(((n as u64) << 32) | used_slots as u64),
+            allocated_bytes: AtomicU64::new(bytes),
+            globals,
+            stacks: RwLock::new(stacks),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> Heap {
+        Heap::new(HeapConfig {
+            max_objects: 4,
+            max_slots: 6,
+            globals: 2,
+        })
+    }
+
+    #[test]
+    fn alloc_until_full_is_all_or_nothing() {
+        let h = small();
+        let a = h.alloc(32, 4).unwrap();
+        assert_eq!(h.desc(a.0).slot_start, 0);
+        let e = h.alloc(24, 3).unwrap_err();
+        assert!(matches!(e, HeapError::HeapFull { what: "slots", .. }), "{e}");
+        // The failed allocation took nothing: the next object starts at 4.
+        let b = h.alloc(16, 2).unwrap();
+        assert_eq!((b.0, h.desc(b.0).slot_start), (1, 4));
+        h.alloc(8, 0).unwrap();
+        h.alloc(8, 0).unwrap();
+        let e = h.alloc(8, 0).unwrap_err();
+        assert!(matches!(e, HeapError::HeapFull { what: "objects", .. }));
+        assert_eq!(h.len(), 4);
+        assert_eq!(h.allocated_bytes(), 32 + 16 + 8 + 8);
+    }
+
+    #[test]
+    fn store_load_and_bounds() {
+        let h = small();
+        let a = h.alloc(16, 2).unwrap();
+        let b = h.alloc(8, 0).unwrap();
+        assert_eq!(h.store(a, 1, Some(b)).unwrap(), None);
+        assert_eq!(h.load(a, 1).unwrap(), Some(b));
+        assert_eq!(h.store(a, 1, None).unwrap(), Some(b));
+        assert!(matches!(
+            h.load(a, 2),
+            Err(HeapError::NoSuchSlot { nslots: 2, .. })
+        ));
+        assert!(matches!(
+            h.store(a, 0, Some(ObjRef(9))),
+            Err(HeapError::NoSuchObject { obj: 9, len: 2 })
+        ));
+        assert!(matches!(
+            h.set_global(5, None),
+            Err(HeapError::NoSuchGlobal { index: 5, len: 2 })
+        ));
+        assert_eq!(
+            h.alloc(8, 2),
+            Err(HeapError::BadSize { size: 8, nslots: 2 })
+        );
+    }
+
+    #[test]
+    fn concurrent_alloc_gives_disjoint_slot_ranges() {
+        let h = Heap::new(HeapConfig {
+            max_objects: 4000,
+            max_slots: 4000 * 3,
+            globals: 0,
+        });
+        std::thread::scope(|s| {
+            for t in 0..4u32 {
+                let h = &h;
+                s.spawn(move || {
+                    for i in 0..1000u32 {
+                        h.alloc(64, (i + t) % 4).unwrap();
+                    }
+                });
+            }
+        });
+        let mut ranges: Vec<_> = (0..h.len())
+            .map(|i| {
+                let d = h.desc(i);
+                (d.slot_start, d.slot_start + d.nslots)
+            })
+            .collect();
+        ranges.sort();
+        for w in ranges.windows(2) {
+            assert!(w[0].1 <= w[1].0, "overlap {:?}", w);
+        }
+        assert_eq!(ranges.last().unwrap().1, h.slots_len());
+    }
+}

@@ -1,0 +1,7 @@
+//! gpumark: the mark phase of a tracing garbage collector, faithful to the Go
+//! runtime's concurrent marker, whose bulk scanning can run on a GPU.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod heap;
