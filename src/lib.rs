@@ -4,4 +4,8 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod baseline;
 pub mod heap;
+pub mod mark;
+pub mod scan;
+pub mod verify;

@@ -1,0 +1,77 @@
+//! A complete parallel mark of a quiescent heap. Go counterpart: the
+//! mark-termination `gcDrain` in blocking mode (`gcMarkTermination` with
+//! `work.nproc` workers), and `gcBgMarkWorker`'s structure.
+//!
+//! `threads` workers each own a [`GcWork`] and run [`ScanBackend::drain`] in
+//! blocking mode over one shared [`Marker`]. They share root jobs through the
+//! markroot counter and grey work through the global full list, and they stop
+//! together through Go's `nwait == nproc` rule (see `mark::work`). The workers
+//! run on a rayon pool of exactly `threads` threads, one `broadcast` task per
+//! thread: blocking drains need every worker running at once, which a
+//! work-stealing `join` would not guarantee.
+
+use super::drain::{DrainFlags, Marker, NoHooks};
+use super::work::{GcWork, WorkerStats};
+use super::MarkBits;
+use crate::heap::Heap;
+use crate::scan::{CpuScan, ScanBackend};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// What a complete mark found.
+#[derive(Debug)]
+pub struct MarkResult {
+    /// Objects marked.
+    pub marked: u64,
+    /// Bytes of marked objects.
+    pub bytes_marked: u64,
+    /// Heap scan work (bytes of pointer slots scanned).
+    pub heap_scan_work: i64,
+    /// Root scan work (globals and stacks).
+    pub root_scan_work: i64,
+    /// Per-worker statistics, one entry per worker.
+    pub workers: Vec<WorkerStats>,
+    /// The mark bitmap.
+    pub bits: MarkBits,
+}
+
+/// Marks everything reachable from `heap`'s roots with `threads` workers on
+/// the CPU. The heap must not change while this runs.
+pub fn mark_stw(heap: &Arc<Heap>, threads: usize) -> MarkResult {
+    mark_stw_with(heap, threads, &CpuScan)
+}
+
+/// [`mark_stw`] with the scanning done by `backend`.
+pub fn mark_stw_with(heap: &Arc<Heap>, threads: usize, backend: &dyn ScanBackend) -> MarkResult {
+    let threads = threads.max(1);
+    let m = Marker::new(heap.clone());
+    m.prepare_roots();
+    m.set_nproc(threads as u32);
+    let run = || {
+        let mut gcw = GcWork::new();
+        backend.drain(&m, &mut gcw, DrainFlags::empty(), &NoHooks);
+        m.dispose(&mut gcw);
+        gcw.stats
+    };
+    let workers = if threads == 1 {
+        vec![run()]
+    } else {
+        match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+            Ok(pool) => pool.broadcast(|_| run()),
+            // No threads to be had: one worker still marks exactly.
+            Err(_) => {
+                m.set_nproc(1);
+                vec![run()]
+            }
+        }
+    };
+    debug_assert!(!m.work_available());
+    MarkResult {
+        marked: m.bits().count(),
+        bytes_marked: m.bytes_marked.load(Relaxed),
+        heap_scan_work: m.heap_scan_work.load(Relaxed),
+        root_scan_work: m.stack_scan_work.load(Relaxed) + m.globals_scan_work.load(Relaxed),
+        workers,
+        bits: m.into_bits(),
+    }
+}
