@@ -28,3 +28,13 @@ pub fn save_image(_heap: &Heap, _w: impl Write) -> Result<(), ImageError> {
 pub fn load_image(_r: impl Read) -> Result<Heap, ImageError> {
     todo!()
 }
+
+/// Saves `heap` to `path`.
+pub fn save_image_file(heap: &Heap, path: &std::path::Path) -> Result<(), ImageError> {
+    save_image(heap, std::io::BufWriter::new(std::fs::File::create(path)?))
+}
+
+/// Loads a heap image from `path`.
+pub fn load_image_file(path: &std::path::Path) -> Result<Heap, ImageError> {
+    load_image(std::io::BufReader::new(std::fs::File::open(path)?))
+}

@@ -36,7 +36,9 @@ mod build;
 mod image;
 
 pub use build::{build, Shape, ShapeSpec};
-pub use image::{load_image, save_image, ImageError, IMAGE_MAGIC, IMAGE_VERSION};
+pub use image::{
+    load_image, load_image_file, save_image, save_image_file, ImageError, IMAGE_MAGIC, IMAGE_VERSION,
+};
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex, RwLock};
@@ -64,7 +66,7 @@ impl ObjRef {
 }
 
 /// What the heap records of one object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ObjDesc {
     /// Index of the object's first slot in the flat slot array.
     pub slot_start: u32,
@@ -174,9 +176,9 @@ impl Stack {
 #[derive(Debug)]
 pub struct Heap {
     config: HeapConfig,
-    slot_start: Box<[AtomicU32]>,
-    nslots: Box<[AtomicU32]>,
-    size: Box<[AtomicU32]>,
+    /// One descriptor per object, its three words side by side so a marker
+    /// pays one cache miss, not three, to learn an object's extent.
+    objects: Box<[ObjCell]>,
     slots: Box<[AtomicU32]>,
     /// Packed bump pointers: objects allocated in the high 32 bits, slots in
     /// the low 32 bits, so both move in one compare-and-swap.
@@ -185,6 +187,24 @@ pub struct Heap {
     allocated_bytes: AtomicU64,
     globals: Box<[AtomicU32]>,
     stacks: RwLock<Vec<Arc<Stack>>>,
+}
+
+/// The stored form of an [`ObjDesc`].
+#[derive(Debug, Default)]
+struct ObjCell {
+    slot_start: AtomicU32,
+    nslots: AtomicU32,
+    size: AtomicU32,
+}
+
+impl ObjCell {
+    fn new(slot_start: u32, nslots: u32, size: u32) -> ObjCell {
+        ObjCell {
+            slot_start: AtomicU32::new(slot_start),
+            nslots: AtomicU32::new(nslots),
+            size: AtomicU32::new(size),
+        }
+    }
 }
 
 fn atomic_zeroed(n: usize) -> Box<[AtomicU32]> {
@@ -196,9 +216,9 @@ impl Heap {
     pub fn new(config: HeapConfig) -> Heap {
         Heap {
             config,
-            slot_start: atomic_zeroed(config.max_objects as usize),
-            nslots: atomic_zeroed(config.max_objects as usize),
-            size: atomic_zeroed(config.max_objects as usize),
+            objects: std::iter::repeat_with(ObjCell::default)
+                .take(config.max_objects as usize)
+                .collect(),
             slots: atomic_zeroed(config.max_slots as usize),
             bump: AtomicU64::new(0),
             allocated_bytes: AtomicU64::new(0),
@@ -242,10 +262,10 @@ impl Heap {
             let next = (u64::from(objs + 1) << 32) | end;
             match self.bump.compare_exchange_weak(cur, next, AcqRel, Relaxed) {
                 Ok(_) => {
-                    let i = objs as usize;
-                    self.slot_start[i].store(slots, Relaxed);
-                    self.nslots[i].store(nslots, Relaxed);
-                    self.size[i].store(size, Relaxed);
+                    let c = &self.objects[objs as usize];
+                    c.slot_start.store(slots, Relaxed);
+                    c.nslots.store(nslots, Relaxed);
+                    c.size.store(size, Relaxed);
                     self.allocated_bytes.fetch_add(size.into(), Relaxed);
                     return Ok(ObjRef(objs));
                 }
@@ -278,11 +298,11 @@ impl Heap {
     /// The descriptor of `obj`, which the caller knows is allocated.
     #[inline]
     pub fn desc(&self, obj: u32) -> ObjDesc {
-        let i = obj as usize;
+        let c = &self.objects[obj as usize];
         ObjDesc {
-            slot_start: self.slot_start[i].load(Relaxed),
-            nslots: self.nslots[i].load(Relaxed),
-            size: self.size[i].load(Relaxed),
+            slot_start: c.slot_start.load(Relaxed),
+            nslots: c.nslots.load(Relaxed),
+            size: c.size.load(Relaxed),
         }
     }
 
@@ -404,23 +424,15 @@ impl Heap {
         extra: HeapConfig,
     ) -> Heap {
         let n = objects.len();
-        let mut slot_start = Vec::with_capacity(n + extra.max_objects as usize);
-        let mut nslots = Vec::with_capacity(slot_start.capacity());
-        let mut size = Vec::with_capacity(slot_start.capacity());
+        let mut cells = Vec::with_capacity(n + extra.max_objects as usize);
         let mut next = 0u32;
         let mut bytes = 0u64;
         for &(sz, ns) in objects {
-            slot_start.push(AtomicU32::new(next));
-            nslots.push(AtomicU32::new(ns));
-            size.push(AtomicU32::new(sz));
+            cells.push(ObjCell::new(next, ns, sz));
             next += ns;
             bytes += u64::from(sz);
         }
-        for _ in 0..extra.max_objects {
-            slot_start.push(AtomicU32::new(0));
-            nslots.push(AtomicU32::new(0));
-            size.push(AtomicU32::new(0));
-        }
+        cells.extend(std::iter::repeat_with(ObjCell::default).take(extra.max_objects as usize));
         let used_slots = slots.len();
         let slots: Box<[AtomicU32]> = slots
             .into_iter()
@@ -442,13 +454,11 @@ impl Heap {
             .collect();
         Heap {
             config: HeapConfig {
-                max_objects: slot_start.len() as u32,
+                max_objects: cells.len() as u32,
                 max_slots: slots.len() as u32,
                 globals: globals.len(),
             },
-            slot_start: slot_start.into_boxed_slice(),
-            nslots: nslots.into_boxed_slice(),
-            size: size.into_boxed_slice(),
+            objects: cells.into_boxed_slice(),
             slots,
             bump: AtomicU64::new(((n as u64) << 32) | used_slots as u64),
             allocated_bytes: AtomicU64::new(bytes),

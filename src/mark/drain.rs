@@ -41,7 +41,7 @@
 
 use super::bits::MarkBits;
 use super::work::{GcWork, GreyItem, WorkLists};
-use crate::heap::{Heap, ObjRef, Stack, WORD_BYTES};
+use crate::heap::{Heap, ObjDesc, ObjRef, Stack, WORD_BYTES};
 use bitflags::bitflags;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::{Arc, RwLock};
@@ -61,6 +61,17 @@ pub const MAX_OBLET_BYTES: u64 = 128 << 10;
 
 /// [`MAX_OBLET_BYTES`] in pointer slots.
 pub const OBLET_SLOTS: u32 = (MAX_OBLET_BYTES / WORD_BYTES) as u32;
+
+/// Grey items a background drain scans together. Loading the descriptors,
+/// then the slots, then the mark bits of a batch as three independent sweeps
+/// lets the processor overlap the cache misses of different objects, where
+/// scanning one object at a time (each pop depending on the last push) would
+/// serialise them. `drain_n` scans one item at a time to keep its budget
+/// tight, as Go does.
+pub const SCAN_BATCH: usize = 16;
+
+/// Pointer targets gathered from a batch before they are greyed.
+const TARGET_BATCH: usize = 256;
 
 /// Root slots per markroot job for global roots (Go's `rootBlockBytes`,
 /// 256 KiB of globals per job).
@@ -283,9 +294,14 @@ impl Marker {
     /// marked it. See the colour invariants in the module documentation.
     #[inline]
     pub fn grey_object(&self, obj: u32, gcw: &mut GcWork) {
-        if obj >= self.watermark.load(Relaxed) || !self.bits.try_mark(obj) {
-            return;
+        if obj < self.watermark.load(Relaxed) && self.bits.try_mark(obj) {
+            self.greyed(obj, gcw);
         }
+    }
+
+    /// The rest of `grey_object` once this worker has won `obj`'s mark bit.
+    #[inline]
+    fn greyed(&self, obj: u32, gcw: &mut GcWork) {
         let d = self.heap.desc(obj);
         gcw.bytes_marked += u64::from(d.size);
         gcw.stats.objects_marked += 1;
@@ -310,34 +326,66 @@ impl Marker {
     /// scan work. The first oblet of a large object queues the others.
     #[inline]
     pub fn scan_object(&self, item: GreyItem, gcw: &mut GcWork) {
-        let d = self.heap.desc(item.obj);
-        let (lo, hi) = if d.nslots > OBLET_SLOTS {
-            if item.oblet == 0 {
-                let n = d.nslots.div_ceil(OBLET_SLOTS);
-                for k in 1..n {
-                    let o = GreyItem {
-                        obj: item.obj,
-                        oblet: k,
-                    };
-                    if !gcw.put_fast(o) {
-                        gcw.put(&self.lists, o);
+        self.scan_batch(&[item], gcw);
+    }
+
+    /// [`Marker::scan_object`] over up to [`SCAN_BATCH`] items, in three
+    /// sweeps (descriptors, slots, mark bits) so their cache misses overlap.
+    #[inline]
+    pub fn scan_batch(&self, items: &[GreyItem], gcw: &mut GcWork) {
+        let mut descs = [ObjDesc::default(); SCAN_BATCH];
+        for (d, it) in descs.iter_mut().zip(items) {
+            *d = self.heap.desc(it.obj);
+        }
+        let wm = self.watermark.load(Relaxed);
+        let slots = self.heap.raw_slots();
+        let mut targets = [0u32; TARGET_BATCH];
+        let mut nt = 0;
+        for (d, &item) in descs.iter().zip(items) {
+            let (lo, hi) = if d.nslots > OBLET_SLOTS {
+                if item.oblet == 0 {
+                    for k in 1..d.nslots.div_ceil(OBLET_SLOTS) {
+                        let o = GreyItem { obj: item.obj, oblet: k };
+                        if !gcw.put_fast(o) {
+                            gcw.put(&self.lists, o);
+                        }
+                    }
+                }
+                gcw.stats.oblets_scanned += 1;
+                let lo = item.oblet * OBLET_SLOTS;
+                (lo, (lo + OBLET_SLOTS).min(d.nslots))
+            } else {
+                (0, d.nslots)
+            };
+            let base = d.slot_start as usize;
+            for s in &slots[base + lo as usize..base + hi as usize] {
+                let v = s.load(Relaxed);
+                if v != 0 {
+                    targets[nt] = v - 1;
+                    nt += 1;
+                    if nt == TARGET_BATCH {
+                        self.grey_targets(&targets, wm, gcw);
+                        nt = 0;
                     }
                 }
             }
-            gcw.stats.oblets_scanned += 1;
-            let lo = item.oblet * OBLET_SLOTS;
-            (lo, (lo + OBLET_SLOTS).min(d.nslots))
-        } else {
-            (0, d.nslots)
-        };
-        let base = d.slot_start as usize;
-        for s in &self.heap.raw_slots()[base + lo as usize..base + hi as usize] {
-            self.shade_encoded(s.load(Relaxed), gcw);
+            let work = i64::from(hi - lo) * WORD_BYTES as i64;
+            gcw.heap_scan_work += work;
+            gcw.stats.heap_scan_work += work;
         }
-        let work = i64::from(hi - lo) * WORD_BYTES as i64;
-        gcw.heap_scan_work += work;
-        gcw.stats.heap_scan_work += work;
-        gcw.stats.items_scanned += 1;
+        self.grey_targets(&targets[..nt], wm, gcw);
+        gcw.stats.items_scanned += items.len() as u64;
+    }
+
+    /// [`Marker::grey_object`] over gathered targets, with the watermark
+    /// already loaded.
+    #[inline]
+    fn grey_targets(&self, targets: &[u32], wm: u32, gcw: &mut GcWork) {
+        for &t in targets {
+            if t < wm && self.bits.try_mark(t) {
+                self.greyed(t, gcw);
+            }
+        }
     }
 
     /// Flushes the worker's accumulated heap scan work to the global counter.
@@ -389,31 +437,32 @@ impl Marker {
         }
 
         // Drain heap work.
+        let mut batch = [GreyItem::default(); SCAN_BATCH];
         while !done && !stop() {
             // Keep work available on the global list for idle workers.
             if self.lists.full_len() == 0 {
                 gcw.balance(&self.lists);
             }
-            let item = if blocking {
-                match gcw.try_get_fast() {
-                    Some(i) => Some(i),
-                    None => gcw.get(&self.lists, || self.roots_done()),
-                }
-            } else {
-                gcw.try_get_fast()
-                    .or_else(|| gcw.try_get(&self.lists))
-                    .or_else(|| {
+            let mut n = gcw.try_get_fast_many(&mut batch);
+            if n == 0 {
+                let item = if blocking {
+                    gcw.get(&self.lists, || self.roots_done())
+                } else {
+                    gcw.try_get(&self.lists).or_else(|| {
                         if hooks.flush_write_barriers(self, gcw) {
                             gcw.try_get(&self.lists)
                         } else {
                             None
                         }
                     })
-            };
-            let Some(item) = item else {
-                break;
-            };
-            self.scan_object(item, gcw);
+                };
+                let Some(item) = item else {
+                    break;
+                };
+                batch[0] = item;
+                n = 1;
+            }
+            self.scan_batch(&batch[..n], gcw);
 
             if gcw.heap_scan_work >= GC_CREDIT_SLACK {
                 let w = gcw.heap_scan_work;

@@ -285,6 +285,19 @@ impl GcWork {
         Some(b.obj[b.nobj])
     }
 
+    /// Pops up to `out.len()` items from `wbuf1` into `out` (a batched
+    /// [`GcWork::try_get_fast`]); returns how many.
+    #[inline]
+    pub fn try_get_fast_many(&mut self, out: &mut [GreyItem]) -> usize {
+        let Some(b) = self.wbuf1.as_mut() else {
+            return 0;
+        };
+        let n = out.len().min(b.nobj);
+        b.nobj -= n;
+        out[..n].copy_from_slice(&b.obj[b.nobj..b.nobj + n]);
+        n
+    }
+
     /// Go's `tryGet`: an item from the cache, else a full buffer from the
     /// global list; `None` if there is no work anywhere it may look.
     #[inline]
