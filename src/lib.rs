@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod assist;
 pub mod baseline;
 pub mod heap;
 pub mod mark;
