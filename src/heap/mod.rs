@@ -36,7 +36,10 @@ mod build;
 mod image;
 
 pub use build::{build, Shape, ShapeSpec};
-pub use image::{load_image, save_image, ImageError, IMAGE_MAGIC, IMAGE_VERSION};
+pub use image::{
+    load_image, load_image_file, save_image, save_image_file, ImageCount, ImageError, ImageSection,
+    IMAGE_MAGIC, IMAGE_VERSION,
+};
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex, RwLock};
