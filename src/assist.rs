@@ -324,7 +324,13 @@ mod tests {
     }
 
     fn order(q: &AssistQueue) -> Vec<i64> {
-        q.queue.lock().unwrap().q.iter().map(|a| a.bytes.load(Relaxed)).collect()
+        q.queue
+            .lock()
+            .unwrap()
+            .q
+            .iter()
+            .map(|a| a.bytes.load(Relaxed))
+            .collect()
     }
 
     #[test]
@@ -379,14 +385,17 @@ mod tests {
     #[test]
     fn debt_and_credit_arithmetic() {
         let r = ratios(0.25); // 4 bytes per unit of work
-        // Small debt: over-assist to GC_OVER_ASSIST_WORK, paying 4x bytes.
+                              // Small debt: over-assist to GC_OVER_ASSIST_WORK, paying 4x bytes.
         assert_eq!(
             assist_work_for_debt(-100, &r),
             (GC_OVER_ASSIST_WORK, 4 * GC_OVER_ASSIST_WORK)
         );
         // Large debt: exactly work_per_byte * debt.
         let big = -8 * GC_OVER_ASSIST_WORK;
-        assert_eq!(assist_work_for_debt(big, &r), (2 * GC_OVER_ASSIST_WORK, -big));
+        assert_eq!(
+            assist_work_for_debt(big, &r),
+            (2 * GC_OVER_ASSIST_WORK, -big)
+        );
         // The 1+ round-up: even zero work earns one byte.
         assert_eq!(credit_for_work(0, &r), 1);
         assert_eq!(credit_for_work(10, &r), 41);

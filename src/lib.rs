@@ -8,5 +8,6 @@ pub mod assist;
 pub mod baseline;
 pub mod heap;
 pub mod mark;
+pub mod pacer;
 pub mod scan;
 pub mod verify;

@@ -22,8 +22,7 @@ pub trait ScanBackend: Send + Sync {
 
     /// Go's `gcDrainN` semantics; see [`Marker::drain_n`]. Returns the scan
     /// work done.
-    fn drain_n(&self, m: &Marker, gcw: &mut GcWork, scan_work: i64, hooks: &dyn DrainHooks)
-        -> i64;
+    fn drain_n(&self, m: &Marker, gcw: &mut GcWork, scan_work: i64, hooks: &dyn DrainHooks) -> i64;
 
     /// True if this backend holds grey work outside the host's queues (a GPU
     /// queue); termination must not end the cycle while it does.
@@ -45,13 +44,7 @@ impl ScanBackend for CpuScan {
         m.drain(gcw, flags, hooks)
     }
 
-    fn drain_n(
-        &self,
-        m: &Marker,
-        gcw: &mut GcWork,
-        scan_work: i64,
-        hooks: &dyn DrainHooks,
-    ) -> i64 {
+    fn drain_n(&self, m: &Marker, gcw: &mut GcWork, scan_work: i64, hooks: &dyn DrainHooks) -> i64 {
         m.drain_n(gcw, scan_work, hooks)
     }
 }

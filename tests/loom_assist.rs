@@ -56,7 +56,10 @@ fn paid_assist_always_wakes_and_credit_is_conserved() {
         // the partial-steal path adds); the total never exceeds what flowed in.
         let left = q.bg_scan_credit.load(SeqCst);
         assert!(a.bytes.load(SeqCst) >= 0, "assist woke with debt left");
-        assert!(left >= 0 && left + paid_debt <= 12 + 1, "credit created: left {left}");
+        assert!(
+            left >= 0 && left + paid_debt <= 12 + 1,
+            "credit created: left {left}"
+        );
         assert!(left + 10 >= 12 - 1, "credit destroyed: left {left}");
     });
 }

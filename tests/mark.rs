@@ -50,19 +50,35 @@ proptest! {
 
 #[test]
 fn bfs_floor_is_exact_on_every_shape() {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     for shape in Shape::ALL {
-        let heap = build(&ShapeSpec { shape, objects: 50_000, ptrs: 3, roots: 32, seed: 3 });
+        let heap = build(&ShapeSpec {
+            shape,
+            objects: 50_000,
+            ptrs: 3,
+            roots: 32,
+            seed: 3,
+        });
         let reach = reachable(&heap);
         let r = bfs_mark(&heap, &pool);
         assert_eq!(check_exact(&r.bits, &reach), Ok(()), "{shape:?}");
-        assert_eq!((r.marked, r.bytes_marked, r.heap_scan_work), (reach.count, reach.bytes, reach.heap_scan_work));
+        assert_eq!(
+            (r.marked, r.bytes_marked, r.heap_scan_work),
+            (reach.count, reach.bytes, reach.heap_scan_work)
+        );
     }
 }
 
 #[test]
 fn stacks_are_roots() {
-    let heap = Heap::new(HeapConfig { max_objects: 10, max_slots: 10, globals: 0 });
+    let heap = Heap::new(HeapConfig {
+        max_objects: 10,
+        max_slots: 10,
+        globals: 0,
+    });
     let a = heap.alloc(16, 1).unwrap();
     let b = heap.alloc(8, 0).unwrap();
     let _garbage = heap.alloc(8, 0).unwrap();
@@ -77,7 +93,13 @@ fn stacks_are_roots() {
 
 #[test]
 fn check_exact_names_the_first_difference() {
-    let heap = Arc::new(build(&ShapeSpec { shape: Shape::List, objects: 100, ptrs: 0, roots: 0, seed: 0 }));
+    let heap = Arc::new(build(&ShapeSpec {
+        shape: Shape::List,
+        objects: 100,
+        ptrs: 0,
+        roots: 0,
+        seed: 0,
+    }));
     let reach = reachable(&heap);
     let r = mark_stw(&heap, 1);
     let mut bits = r.bits.snapshot();
@@ -91,7 +113,11 @@ fn check_exact_names_the_first_difference() {
 /// that several workers scan.
 #[test]
 fn a_huge_object_is_scanned_by_several_workers() {
-    let heap = Heap::new(HeapConfig { max_objects: 2, max_slots: 10_000_000 + 1, globals: 1 });
+    let heap = Heap::new(HeapConfig {
+        max_objects: 2,
+        max_slots: 10_000_000 + 1,
+        globals: 1,
+    });
     let big = heap.alloc(80_000_000, 10_000_000).unwrap();
     let leaf = heap.alloc(16, 1).unwrap();
     heap.store(big, 9_999_999, Some(leaf)).unwrap();
@@ -101,9 +127,19 @@ fn a_huge_object_is_scanned_by_several_workers() {
     assert_eq!(r.marked, 2);
     assert_eq!(r.heap_scan_work, 8 * 10_000_001);
     let oblets = 10_000_000u32.div_ceil(OBLET_SLOTS) as u64;
-    assert_eq!(r.workers.iter().map(|w| w.oblets_scanned).sum::<u64>(), oblets);
+    assert_eq!(
+        r.workers.iter().map(|w| w.oblets_scanned).sum::<u64>(),
+        oblets
+    );
     let busy = r.workers.iter().filter(|w| w.oblets_scanned > 0).count();
-    assert!(busy >= 2, "oblets scanned per worker: {:?}", r.workers.iter().map(|w| w.oblets_scanned).collect::<Vec<_>>());
+    assert!(
+        busy >= 2,
+        "oblets scanned per worker: {:?}",
+        r.workers
+            .iter()
+            .map(|w| w.oblets_scanned)
+            .collect::<Vec<_>>()
+    );
 }
 
 /// A marker with roots prepared and the barrier "on": what an assist sees.
@@ -116,7 +152,13 @@ fn started(spec: ShapeSpec) -> (Arc<Heap>, Marker) {
 }
 
 fn random(objects: u32) -> ShapeSpec {
-    ShapeSpec { shape: Shape::Random, objects, ptrs: 4, roots: 64, seed: 11 }
+    ShapeSpec {
+        shape: Shape::Random,
+        objects,
+        ptrs: 4,
+        roots: 64,
+        seed: 11,
+    }
 }
 
 #[test]
@@ -193,24 +235,42 @@ impl DrainHooks for Credit {
 fn drain_flushes_all_its_work_as_bg_credit() {
     let (heap, m) = started(random(50_000));
     let reach = reachable(&heap);
-    let hooks = Credit { credit: AtomicI64::new(0), polls: AtomicI64::new(0), stop_after: i64::MAX };
+    let hooks = Credit {
+        credit: AtomicI64::new(0),
+        polls: AtomicI64::new(0),
+        stop_after: i64::MAX,
+    };
     let mut gcw = GcWork::new();
-    m.drain(&mut gcw, DrainFlags::NO_BLOCK | DrainFlags::FLUSH_BG_CREDIT, &hooks);
+    m.drain(
+        &mut gcw,
+        DrainFlags::NO_BLOCK | DrainFlags::FLUSH_BG_CREDIT,
+        &hooks,
+    );
     m.dispose(&mut gcw);
     assert_eq!(check_exact(m.bits(), &reach), Ok(()));
     assert_eq!(m.heap_scan_work.load(Relaxed), reach.heap_scan_work);
-    assert_eq!(hooks.credit.load(Relaxed), reach.heap_scan_work + reach.root_scan_work);
+    assert_eq!(
+        hooks.credit.load(Relaxed),
+        reach.heap_scan_work + reach.root_scan_work
+    );
 }
 
 #[test]
 fn idle_drain_stops_when_polled_and_resumes_exactly() {
     let (heap, m) = started(random(200_000));
     let reach = reachable(&heap);
-    let hooks = Credit { credit: AtomicI64::new(0), polls: AtomicI64::new(0), stop_after: 2 };
+    let hooks = Credit {
+        credit: AtomicI64::new(0),
+        polls: AtomicI64::new(0),
+        stop_after: 2,
+    };
     let mut gcw = GcWork::new();
     m.drain(&mut gcw, DrainFlags::IDLE, &hooks);
     let after_idle = m.heap_scan_work.load(Relaxed);
-    assert!(after_idle > 0 && after_idle < reach.heap_scan_work, "idle drain stopped early: {after_idle}");
+    assert!(
+        after_idle > 0 && after_idle < reach.heap_scan_work,
+        "idle drain stopped early: {after_idle}"
+    );
     m.drain(&mut gcw, DrainFlags::NO_BLOCK, &NoHooks);
     m.dispose(&mut gcw);
     assert_eq!(check_exact(m.bits(), &reach), Ok(()));

@@ -126,19 +126,33 @@ struct Marked {
     bits: MarkBits,
 }
 
-fn mark_once(backend: Backend, heap: &Arc<Heap>, threads: usize, pool: &rayon::ThreadPool) -> Marked {
+fn mark_once(
+    backend: Backend,
+    heap: &Arc<Heap>,
+    threads: usize,
+    pool: &rayon::ThreadPool,
+) -> Marked {
     match backend {
         Backend::Cpu => {
             let r = mark_stw(heap, threads);
-            Marked { marked: r.marked, bits: r.bits }
+            Marked {
+                marked: r.marked,
+                bits: r.bits,
+            }
         }
         Backend::CpuSerial => {
             let r = mark_stw(heap, 1);
-            Marked { marked: r.marked, bits: r.bits }
+            Marked {
+                marked: r.marked,
+                bits: r.bits,
+            }
         }
         Backend::Bfs => {
             let r = bfs_mark(heap, pool);
-            Marked { marked: r.marked, bits: r.bits }
+            Marked {
+                marked: r.marked,
+                bits: r.bits,
+            }
         }
     }
 }
@@ -169,7 +183,9 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
     let json_to_stdout = args.json.as_deref() == Some("-");
     let mut table: Box<dyn Write> = if json_to_stdout {
         Box::new(std::io::stderr())
@@ -183,7 +199,11 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         Some(path) => {
             let t = Instant::now();
             let h = load_image_file(path)?;
-            vec![(path.display().to_string(), Arc::new(h), t.elapsed().as_secs_f64())]
+            vec![(
+                path.display().to_string(),
+                Arc::new(h),
+                t.elapsed().as_secs_f64(),
+            )]
         }
         None => args
             .shape
@@ -198,7 +218,11 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
                     seed: args.seed,
                 };
                 let h = build(&spec);
-                (spec.shape.name().to_string(), Arc::new(h), t.elapsed().as_secs_f64())
+                (
+                    spec.shape.name().to_string(),
+                    Arc::new(h),
+                    t.elapsed().as_secs_f64(),
+                )
             })
             .collect(),
     };
@@ -210,7 +234,17 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     writeln!(
         table,
         "{:<11} {:<9} {:>10} {:>11} {:>10} {:>3} {:>10} {:>10} {:>9} {:>7} {:>8}",
-        "backend", "shape", "objects", "edges", "marked", "thr", "best ms", "median ms", "M edges/s", "vs bfs", "verified"
+        "backend",
+        "shape",
+        "objects",
+        "edges",
+        "marked",
+        "thr",
+        "best ms",
+        "median ms",
+        "M edges/s",
+        "vs bfs",
+        "verified"
     )?;
     for (shape, heap, build_s) in &heaps {
         let edges = heap.edges();
@@ -257,7 +291,10 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
                 verified,
             });
         }
-        let floor = shape_runs.iter().find(|r| r.backend == "bfs").map(|r| r.edges_per_s);
+        let floor = shape_runs
+            .iter()
+            .find(|r| r.backend == "bfs")
+            .map(|r| r.edges_per_s);
         for r in &mut shape_runs {
             r.ratio_to_bfs = floor.map(|f| r.edges_per_s / f);
             writeln!(

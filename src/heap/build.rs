@@ -140,7 +140,11 @@ pub fn build(spec: &ShapeSpec) -> Heap {
             for i in 0..u64::from(n) {
                 for c in 1..=u64::from(k) {
                     let child = i * u64::from(k) + c;
-                    slots.push(if child < u64::from(n) { child as u32 + 1 } else { 0 });
+                    slots.push(if child < u64::from(n) {
+                        child as u32 + 1
+                    } else {
+                        0
+                    });
                 }
             }
         }
@@ -195,8 +199,16 @@ mod tests {
             let b = build(&spec(sh, 500, 3));
             assert_eq!(a.len(), 500);
             assert_eq!(a.slots_len(), b.slots_len());
-            let sa: Vec<u32> = a.raw_slots().iter().map(|s| s.load(std::sync::atomic::Ordering::Relaxed)).collect();
-            let sb: Vec<u32> = b.raw_slots().iter().map(|s| s.load(std::sync::atomic::Ordering::Relaxed)).collect();
+            let sa: Vec<u32> = a
+                .raw_slots()
+                .iter()
+                .map(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+                .collect();
+            let sb: Vec<u32> = b
+                .raw_slots()
+                .iter()
+                .map(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+                .collect();
             assert_eq!(sa, sb, "{sh:?}");
         }
     }

@@ -37,7 +37,8 @@ mod image;
 
 pub use build::{build, Shape, ShapeSpec};
 pub use image::{
-    load_image, load_image_file, save_image, save_image_file, ImageError, IMAGE_MAGIC, IMAGE_VERSION,
+    load_image, load_image_file, save_image, save_image_file, ImageCount, ImageError, ImageSection,
+    IMAGE_MAGIC, IMAGE_VERSION,
 };
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
@@ -208,7 +209,9 @@ impl ObjCell {
 }
 
 fn atomic_zeroed(n: usize) -> Box<[AtomicU32]> {
-    std::iter::repeat_with(|| AtomicU32::new(0)).take(n).collect()
+    std::iter::repeat_with(|| AtomicU32::new(0))
+        .take(n)
+        .collect()
 }
 
 impl Heap {
@@ -350,7 +353,9 @@ impl Heap {
             self.check(v)?;
         }
         let i = self.slot_index(obj, slot)?;
-        Ok(ObjRef::decode(self.slots[i].swap(ObjRef::encode(val), Relaxed)))
+        Ok(ObjRef::decode(
+            self.slots[i].swap(ObjRef::encode(val), Relaxed),
+        ))
     }
 
     /// The flat slot array (encoded values), for scanners and mirrors.
@@ -486,14 +491,23 @@ mod tests {
         let a = h.alloc(32, 4).unwrap();
         assert_eq!(h.desc(a.0).slot_start, 0);
         let e = h.alloc(24, 3).unwrap_err();
-        assert!(matches!(e, HeapError::HeapFull { what: "slots", .. }), "{e}");
+        assert!(
+            matches!(e, HeapError::HeapFull { what: "slots", .. }),
+            "{e}"
+        );
         // The failed allocation took nothing: the next object starts at 4.
         let b = h.alloc(16, 2).unwrap();
         assert_eq!((b.0, h.desc(b.0).slot_start), (1, 4));
         h.alloc(8, 0).unwrap();
         h.alloc(8, 0).unwrap();
         let e = h.alloc(8, 0).unwrap_err();
-        assert!(matches!(e, HeapError::HeapFull { what: "objects", .. }));
+        assert!(matches!(
+            e,
+            HeapError::HeapFull {
+                what: "objects",
+                ..
+            }
+        ));
         assert_eq!(h.len(), 4);
         assert_eq!(h.allocated_bytes(), 32 + 16 + 8 + 8);
     }

@@ -345,7 +345,10 @@ impl Marker {
             let (lo, hi) = if d.nslots > OBLET_SLOTS {
                 if item.oblet == 0 {
                     for k in 1..d.nslots.div_ceil(OBLET_SLOTS) {
-                        let o = GreyItem { obj: item.obj, oblet: k };
+                        let o = GreyItem {
+                            obj: item.obj,
+                            oblet: k,
+                        };
                         if !gcw.put_fast(o) {
                             gcw.put(&self.lists, o);
                         }
