@@ -55,37 +55,25 @@ use std::collections::VecDeque;
 /// setup, so a mutator that must pay a few bytes pays ahead instead.
 pub const GC_OVER_ASSIST_WORK: i64 = 64 << 10;
 
-/// The pacer's exchange rates between scan work and allocated bytes, as
-/// published by `revise` (Go's `assistWorkPerByte` / `assistBytesPerWork`).
-/// Stored as `f64` bits so readers need no lock.
-#[derive(Debug)]
+/// The pacer's exchange rates between scan work and allocated bytes (Go's
+/// `assistWorkPerByte` / `assistBytesPerWork`), read once per assist or flush
+/// as Go does: `revise` may change them at any time, and a momentarily stale
+/// pair only shifts a little credit between assists.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AssistRatios {
-    work_per_byte: AtomicU64,
-    bytes_per_work: AtomicU64,
-}
-
-impl Default for AssistRatios {
-    fn default() -> Self {
-        AssistRatios {
-            work_per_byte: AtomicU64::new(1f64.to_bits()),
-            bytes_per_work: AtomicU64::new(1f64.to_bits()),
-        }
-    }
+    /// Scan work owed per byte allocated.
+    pub work_per_byte: f64,
+    /// Bytes of allocation paid for by one unit of scan work.
+    pub bytes_per_work: f64,
 }
 
 impl AssistRatios {
-    /// Publishes new rates.
-    pub fn set(&self, work_per_byte: f64, bytes_per_work: f64) {
-        self.work_per_byte.store(work_per_byte.to_bits(), Release);
-        self.bytes_per_work.store(bytes_per_work.to_bits(), Release);
-    }
-    /// Scan work owed per byte allocated.
-    pub fn work_per_byte(&self) -> f64 {
-        f64::from_bits(self.work_per_byte.load(Acquire))
-    }
-    /// Bytes of allocation paid for by one unit of scan work.
-    pub fn bytes_per_work(&self) -> f64 {
-        f64::from_bits(self.bytes_per_work.load(Acquire))
+    /// The rates the pacer publishes now.
+    pub fn of(pacer: &crate::pacer::Pacer) -> AssistRatios {
+        AssistRatios {
+            work_per_byte: pacer.assist_work_per_byte(),
+            bytes_per_work: pacer.assist_bytes_per_work(),
+        }
     }
 }
 
@@ -153,7 +141,7 @@ impl AssistQueue {
     /// Go's `gcFlushBgCredit`: pays parked assists from `scan_work` units of
     /// background scan work, in FIFO order, and adds the rest to background
     /// credit. See the module documentation.
-    pub fn flush_bg_credit(&self, scan_work: i64, ratios: &AssistRatios) {
+    pub fn flush_bg_credit(&self, scan_work: i64, ratios: AssistRatios) {
         if self.queued.load(SeqCst) == 0 {
             // Fast path: nobody is parked. An assist parking now publishes
             // `queued` before it re-checks the credit, both SeqCst like this
@@ -162,7 +150,7 @@ impl AssistQueue {
             self.bg_scan_credit.fetch_add(scan_work, SeqCst);
             return;
         }
-        let mut scan_bytes = (scan_work as f64 * ratios.bytes_per_work()) as i64;
+        let mut scan_bytes = (scan_work as f64 * ratios.bytes_per_work) as i64;
         let mut g = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         let mut woke = false;
         while scan_bytes > 0 {
@@ -192,7 +180,7 @@ impl AssistQueue {
         self.queued.store(g.q.len(), Release);
         if scan_bytes > 0 {
             // Convert what is left back from bytes to work.
-            let w = (scan_bytes as f64 * ratios.work_per_byte()) as i64;
+            let w = (scan_bytes as f64 * ratios.work_per_byte) as i64;
             self.bg_scan_credit.fetch_add(w, AcqRel);
         }
         drop(g);
@@ -250,7 +238,7 @@ impl AssistQueue {
         credit: &AssistCredit,
         scan_work: i64,
         debt_bytes: i64,
-        ratios: &AssistRatios,
+        ratios: AssistRatios,
     ) -> i64 {
         let bg = self.bg_scan_credit.load(Acquire);
         if bg <= 0 {
@@ -259,7 +247,7 @@ impl AssistQueue {
         let stolen = if bg < scan_work {
             credit
                 .bytes
-                .fetch_add(1 + (ratios.bytes_per_work() * bg as f64) as i64, AcqRel);
+                .fetch_add(1 + (ratios.bytes_per_work * bg as f64) as i64, AcqRel);
             bg
         } else {
             credit.bytes.fetch_add(debt_bytes, AcqRel);
@@ -271,10 +259,10 @@ impl AssistQueue {
 
     /// A mutator leaving with positive credit donates it to background
     /// credit (Go's `gdestroy`), so the bytes it had paid for are not lost.
-    pub fn donate(&self, credit: &AssistCredit, ratios: &AssistRatios) {
+    pub fn donate(&self, credit: &AssistCredit, ratios: AssistRatios) {
         let b = credit.bytes.swap(0, AcqRel);
         if b > 0 {
-            let w = (ratios.work_per_byte() * b as f64) as i64;
+            let w = (ratios.work_per_byte * b as f64) as i64;
             self.bg_scan_credit.fetch_add(w, AcqRel);
         }
     }
@@ -283,12 +271,12 @@ impl AssistQueue {
 /// The scan work an assist with `credit_bytes` (negative: debt) must do, and
 /// the debt in bytes that work pays: Go's computation at the top of
 /// `gcAssistAlloc`, including the over-assist.
-pub fn assist_work_for_debt(credit_bytes: i64, ratios: &AssistRatios) -> (i64, i64) {
+pub fn assist_work_for_debt(credit_bytes: i64, ratios: AssistRatios) -> (i64, i64) {
     let mut debt_bytes = -credit_bytes;
-    let mut scan_work = (ratios.work_per_byte() * debt_bytes as f64) as i64;
+    let mut scan_work = (ratios.work_per_byte * debt_bytes as f64) as i64;
     if scan_work < GC_OVER_ASSIST_WORK {
         scan_work = GC_OVER_ASSIST_WORK;
-        debt_bytes = (ratios.bytes_per_work() * scan_work as f64) as i64;
+        debt_bytes = (ratios.bytes_per_work * scan_work as f64) as i64;
     }
     (scan_work, debt_bytes)
 }
@@ -296,8 +284,8 @@ pub fn assist_work_for_debt(credit_bytes: i64, ratios: &AssistRatios) -> (i64, i
 /// Credit in bytes for `work_done` units of assist scan work: Go's
 /// `1 + int64(assistBytesPerWork * float64(workDone))`, where the `1+` is a
 /// round-up so that work always earns some credit however low the rate.
-pub fn credit_for_work(work_done: i64, ratios: &AssistRatios) -> i64 {
-    1 + (ratios.bytes_per_work() * work_done as f64) as i64
+pub fn credit_for_work(work_done: i64, ratios: AssistRatios) -> i64 {
+    1 + (ratios.bytes_per_work * work_done as f64) as i64
 }
 
 #[cfg(all(test, not(loom)))]
@@ -305,9 +293,10 @@ mod tests {
     use super::*;
 
     fn ratios(work_per_byte: f64) -> AssistRatios {
-        let r = AssistRatios::default();
-        r.set(work_per_byte, 1.0 / work_per_byte);
-        r
+        AssistRatios {
+            work_per_byte,
+            bytes_per_work: 1.0 / work_per_byte,
+        }
     }
 
     fn debtor(bytes: i64) -> Arc<AssistCredit> {
@@ -336,7 +325,7 @@ mod tests {
     #[test]
     fn empty_queue_fast_path_credits_all_work() {
         let q = AssistQueue::new();
-        q.flush_bg_credit(1234, &ratios(0.5));
+        q.flush_bg_credit(1234, ratios(0.5));
         assert_eq!(q.bg_scan_credit.load(Relaxed), 1234);
     }
 
@@ -347,7 +336,7 @@ mod tests {
         enqueue(&q, &[a.clone(), b.clone(), c.clone()]);
         // 2 bytes per unit of work: 400 work = 800 bytes pays 600 of debt,
         // leaving 200 bytes = 100 work for background credit.
-        q.flush_bg_credit(400, &ratios(0.5));
+        q.flush_bg_credit(400, ratios(0.5));
         for x in [&a, &b, &c] {
             assert_eq!(x.bytes.load(Relaxed), 0);
             assert!(x.woken.load(Relaxed));
@@ -361,13 +350,13 @@ mod tests {
         let q = AssistQueue::new();
         let (a, b) = (debtor(-1000), debtor(-10));
         enqueue(&q, &[a.clone(), b.clone()]);
-        q.flush_bg_credit(300, &ratios(1.0));
+        q.flush_bg_credit(300, ratios(1.0));
         assert_eq!(a.bytes.load(Relaxed), -700);
         assert!(!a.woken.load(Relaxed));
         assert_eq!(order(&q), vec![-10, -700], "a moved behind b");
         assert_eq!(q.bg_scan_credit.load(Relaxed), 0);
         // The next flush pays b first.
-        q.flush_bg_credit(20, &ratios(1.0));
+        q.flush_bg_credit(20, ratios(1.0));
         assert!(b.woken.load(Relaxed));
         assert_eq!(order(&q), vec![-690]);
     }
@@ -377,7 +366,7 @@ mod tests {
         let q = AssistQueue::new();
         let a = debtor(-1000);
         enqueue(&q, &[a.clone()]);
-        q.flush_bg_credit(10, &ratios(1.0));
+        q.flush_bg_credit(10, ratios(1.0));
         assert_eq!(order(&q), vec![-990]);
         assert_eq!(q.len(), 1);
     }
@@ -387,20 +376,20 @@ mod tests {
         let r = ratios(0.25); // 4 bytes per unit of work
                               // Small debt: over-assist to GC_OVER_ASSIST_WORK, paying 4x bytes.
         assert_eq!(
-            assist_work_for_debt(-100, &r),
+            assist_work_for_debt(-100, r),
             (GC_OVER_ASSIST_WORK, 4 * GC_OVER_ASSIST_WORK)
         );
         // Large debt: exactly work_per_byte * debt.
         let big = -8 * GC_OVER_ASSIST_WORK;
         assert_eq!(
-            assist_work_for_debt(big, &r),
+            assist_work_for_debt(big, r),
             (2 * GC_OVER_ASSIST_WORK, -big)
         );
         // The 1+ round-up: even zero work earns one byte.
-        assert_eq!(credit_for_work(0, &r), 1);
-        assert_eq!(credit_for_work(10, &r), 41);
+        assert_eq!(credit_for_work(0, r), 1);
+        assert_eq!(credit_for_work(10, r), 41);
         let tiny = ratios(1e9);
-        assert_eq!(credit_for_work(5, &tiny), 1);
+        assert_eq!(credit_for_work(5, tiny), 1);
     }
 
     #[test]
@@ -411,12 +400,12 @@ mod tests {
         q.bg_scan_credit.store(100, Relaxed);
         // Wants 500 work for 1000 bytes; only 100 there: takes it, earns
         // 1 + 2*100 bytes, still owes 400 work.
-        assert_eq!(q.steal(&a, 500, 1000, &r), 400);
+        assert_eq!(q.steal(&a, 500, 1000, r), 400);
         assert_eq!(a.bytes.load(Relaxed), -1000 + 201);
         assert_eq!(q.bg_scan_credit.load(Relaxed), 0);
         q.bg_scan_credit.store(10_000, Relaxed);
         let b = debtor(-1000);
-        assert_eq!(q.steal(&b, 500, 1000, &r), 0);
+        assert_eq!(q.steal(&b, 500, 1000, r), 0);
         assert_eq!(b.bytes.load(Relaxed), 0);
         assert_eq!(q.bg_scan_credit.load(Relaxed), 9_500);
     }
@@ -439,7 +428,7 @@ mod tests {
             std::thread::yield_now();
         }
         // Background work pays the debt: the assist wakes.
-        q.flush_bg_credit(600, &ratios(1.0));
+        q.flush_bg_credit(600, ratios(1.0));
         assert_eq!(t.join().unwrap(), ParkOutcome::Woken);
         assert_eq!(a.bytes.load(Relaxed), 0);
         assert_eq!(q.bg_scan_credit.load(Relaxed), 100);

@@ -96,7 +96,7 @@
 //! | goroutine stack grown/freed; globals registered | [`add_scannable_stack`](Pacer::add_scannable_stack), [`add_globals`](Pacer::add_globals) |
 //! | world stopped, sweep finished, cycle starts | [`start_cycle`](Pacer::start_cycle)`(now, procs, kind)` (it calls `revise`) |
 //! | then, still stopped | [`set_gc_blacken_enabled`](Pacer::set_gc_blacken_enabled)`(true)`: assists and workers may run |
-//! | workers/assists flush every [`GC_CREDIT_SLACK`] units | [`add_heap_scan_work`](Pacer::add_heap_scan_work) (and stack/globals), [`add_bg_scan_credit`](Pacer::add_bg_scan_credit), [`add_assist_time`](Pacer::add_assist_time) |
+//! | workers/assists flush every [`GC_CREDIT_SLACK`] units | [`add_heap_scan_work`](Pacer::add_heap_scan_work) (and stack/globals), `AssistQueue::flush_bg_credit` (crate::assist), [`add_assist_time`](Pacer::add_assist_time) |
 //! | a mark worker stops | [`mark_worker_stop`](Pacer::mark_worker_stop)`(mode, ns)` |
 //! | mark done, world stopped | [`set_gc_blacken_enabled`](Pacer::set_gc_blacken_enabled)`(false)`, then [`end_cycle`](Pacer::end_cycle)`(now, procs, user_forced)` |
 //! | mark termination | [`reset_live`](Pacer::reset_live)`(bytes_marked)`, then [`gc_controller_commit`](Pacer::gc_controller_commit)`(is_sweep_done)`, normally `false`: sweeping has just started |
@@ -168,26 +168,14 @@ pub const GC_GOAL_UTILIZATION: f64 = GC_BACKGROUND_UTILIZATION;
 /// wants.
 pub const GC_BACKGROUND_UTILIZATION: f64 = 0.25;
 
-/// Scan work (bytes) a worker may accumulate locally before adding it to
-/// [`Pacer::add_heap_scan_work`] and [`Pacer::add_bg_scan_credit`] (Go's
-/// `gcCreditSlack`).
-///
-/// Smaller values keep the global counters (and so the assist ratio and the
-/// credit assists can steal) more accurate; larger values mean fewer atomic
-/// operations on shared cache lines.
-pub const GC_CREDIT_SLACK: i64 = 2000;
+pub use crate::mark::GC_CREDIT_SLACK;
 
 /// Nanoseconds of assist time a mutator may accumulate locally before adding
 /// it to [`Pacer::add_assist_time`] (Go's `gcAssistTimeSlack`), for the same
 /// accuracy/contention trade-off as [`GC_CREDIT_SLACK`].
 pub const GC_ASSIST_TIME_SLACK: i64 = 5000;
 
-/// Extra scan work an assist does beyond its debt (Go's `gcOverAssistWork`).
-///
-/// Entering an assist has a fixed cost; doing 64 KiB more than owed prepays
-/// future allocations so a mutator does not re-enter an assist on every
-/// small allocation.
-pub const GC_OVER_ASSIST_WORK: i64 = 64 << 10;
+pub use crate::assist::GC_OVER_ASSIST_WORK;
 
 /// Minimum heap goal at GOGC=100 (Go's `defaultHeapMinimum`, without the
 /// `HeapMinimum512KiB` experiment).
@@ -583,7 +571,6 @@ pub struct Pacer {
     globals_scan_work: AtomicI64,
     /// Go's `bgScanCredit`: scan work done by background workers and not
     /// yet stolen by assists.
-    bg_scan_credit: AtomicI64,
     /// Go's `assistTime`: nanoseconds spent in assists this cycle.
     assist_time: AtomicI64,
     /// Go's `dedicatedMarkTime`.
@@ -655,7 +642,6 @@ impl Pacer {
             heap_scan_work: AtomicI64::new(0),
             stack_scan_work: AtomicI64::new(0),
             globals_scan_work: AtomicI64::new(0),
-            bg_scan_credit: AtomicI64::new(0),
             assist_time: AtomicI64::new(0),
             dedicated_mark_time: AtomicI64::new(0),
             fractional_mark_time: AtomicI64::new(0),
@@ -706,7 +692,6 @@ impl Pacer {
         self.heap_scan_work.store(0, ORD);
         self.stack_scan_work.store(0, ORD);
         self.globals_scan_work.store(0, ORD);
-        self.bg_scan_credit.store(0, ORD);
         self.assist_time.store(0, ORD);
         self.dedicated_mark_time.store(0, ORD);
         self.fractional_mark_time.store(0, ORD);
@@ -1282,16 +1267,6 @@ impl Pacer {
         self.globals_scan_work.fetch_add(work, ORD);
     }
 
-    /// Adds `delta` to the background scan credit and returns the new value
-    /// (Go's `bgScanCredit.Add`). Background workers add what they scanned
-    /// (less what they handed to queued assists); assists steal by adding a
-    /// negative amount. Racing steals may drive it negative, as in Go.
-    pub fn add_bg_scan_credit(&self, delta: i64) -> i64 {
-        self.bg_scan_credit
-            .fetch_add(delta, ORD)
-            .wrapping_add(delta)
-    }
-
     /// Adds assist time in nanoseconds; flush in batches of about
     /// [`GC_ASSIST_TIME_SLACK`] (Go's `assistTime.Add`).
     pub fn add_assist_time(&self, ns: i64) {
@@ -1587,11 +1562,6 @@ impl Pacer {
     /// Globals scan work done this cycle (Go's `globalsScanWork`).
     pub fn globals_scan_work(&self) -> i64 {
         self.globals_scan_work.load(ORD)
-    }
-
-    /// Background scan credit available to assists (Go's `bgScanCredit`).
-    pub fn bg_scan_credit(&self) -> i64 {
-        self.bg_scan_credit.load(ORD)
     }
 
     /// Nanoseconds spent in assists this cycle (Go's `assistTime`).

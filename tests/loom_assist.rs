@@ -10,15 +10,14 @@ use loom::sync::atomic::Ordering::SeqCst;
 use loom::sync::Arc;
 use loom::thread;
 
-fn one_to_one() -> AssistRatios {
-    let r = AssistRatios::default();
-    r.set(1.0, 1.0);
-    r
-}
+const ONE_TO_ONE: AssistRatios = AssistRatios {
+    work_per_byte: 1.0,
+    bytes_per_work: 1.0,
+};
 
 /// An assist that parks until paid, the way a mutator does: retry while
 /// credit is there to steal, else park.
-fn assist_until_paid(q: &AssistQueue, me: &Arc<AssistCredit>, r: &AssistRatios) {
+fn assist_until_paid(q: &AssistQueue, me: &Arc<AssistCredit>, r: AssistRatios) {
     loop {
         let debt = -me.bytes.load(SeqCst);
         if debt <= 0 {
@@ -41,15 +40,15 @@ fn paid_assist_always_wakes_and_credit_is_conserved() {
     loom::model(|| {
         let q = Arc::new(AssistQueue::new());
         q.set_blacken_enabled(true);
-        let r = Arc::new(one_to_one());
+        let r = ONE_TO_ONE;
         let a = Arc::new(AssistCredit::default());
         a.bytes.store(-10, SeqCst);
         let t = {
-            let (q, r, a) = (q.clone(), r.clone(), a.clone());
-            thread::spawn(move || assist_until_paid(&q, &a, &r))
+            let (q, a) = (q.clone(), a.clone());
+            thread::spawn(move || assist_until_paid(&q, &a, r))
         };
-        q.flush_bg_credit(6, &r);
-        q.flush_bg_credit(6, &r);
+        q.flush_bg_credit(6, r);
+        q.flush_bg_credit(6, r);
         t.join().unwrap();
         let paid_debt = 10 + a.bytes.load(SeqCst).min(0);
         // Steals credit exactly the bytes taken (the 1+ round-up aside, which
@@ -71,18 +70,18 @@ fn end_of_cycle_wakes_everyone() {
     loom::model(|| {
         let q = Arc::new(AssistQueue::new());
         q.set_blacken_enabled(true);
-        let r = Arc::new(one_to_one());
+        let r = ONE_TO_ONE;
         let ts: Vec<_> = (0..2)
             .map(|_| {
-                let (q, r) = (q.clone(), r.clone());
+                let q = q.clone();
                 thread::spawn(move || {
                     let a = Arc::new(AssistCredit::default());
                     a.bytes.store(-5, SeqCst);
-                    assist_until_paid(&q, &a, &r);
+                    assist_until_paid(&q, &a, r);
                 })
             })
             .collect();
-        q.flush_bg_credit(3, &r);
+        q.flush_bg_credit(3, r);
         q.set_blacken_enabled(false);
         for t in ts {
             t.join().unwrap();

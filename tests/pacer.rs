@@ -1594,15 +1594,6 @@ fn scannable_stack_batches_locally() {
     assert_eq!(p.max_stack_scan(), 2048);
 }
 
-#[test]
-fn bg_scan_credit_add_returns_new_value() {
-    let p = Pacer::new(PacerConfig::default()).expect("valid");
-    assert_eq!(p.add_bg_scan_credit(5000), 5000);
-    assert_eq!(p.add_bg_scan_credit(-7000), -2000);
-    assert_eq!(p.bg_scan_credit(), -2000);
-    p.start_cycle(0, 4, GcTriggerKind::Heap);
-    assert_eq!(p.bg_scan_credit(), 0);
-}
 
 #[test]
 fn worker_split_struct_is_public() {
