@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod assist;
+pub mod barrier;
 pub mod baseline;
 pub mod heap;
 pub mod mark;
