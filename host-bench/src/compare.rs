@@ -40,6 +40,10 @@ pub struct PastRun {
     /// Builder `--seed` (schema 2).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Where it ran (schema 2), kept loose so a report with other machine
+    /// fields still reads.
+    #[serde(default)]
+    pub machine: Option<serde_json::Value>,
 }
 
 impl PastRun {
@@ -76,6 +80,7 @@ impl From<&Run> for PastRun {
             mark_mad_s: Some(r.mark_mad_s),
             ptrs: r.ptrs,
             seed: r.seed,
+            machine: serde_json::to_value(&r.machine).ok(),
         }
     }
 }
@@ -105,6 +110,24 @@ pub fn read_report(path: &Path) -> Result<Vec<PastRun>, BenchError> {
     Ok(runs)
 }
 
+/// "cpu model, N cores" of a report's first run.
+fn machine_of(runs: &[PastRun]) -> Option<String> {
+    let m = runs.first()?.machine.as_ref()?;
+    Some(format!(
+        "{}, {} cores",
+        m.get("cpu_model")?.as_str().unwrap_or("unknown CPU"),
+        m.get("cores")?
+    ))
+}
+
+/// A warning when the two reports come from different machines.
+fn machine_note(old: &[PastRun], new: &[PastRun], old_name: &str) -> Option<String> {
+    let (a, b) = (machine_of(old)?, machine_of(new)?);
+    (a != b).then(|| {
+        format!("note: {old_name} was measured on {a}, the new runs on {b}; ratios mix machine and code\n")
+    })
+}
+
 /// The comparison of `new` against `old` (read from `old_name`), as text.
 pub fn compare(old: &[PastRun], new: &[PastRun], old_name: &str) -> String {
     use Align::*;
@@ -116,6 +139,7 @@ pub fn compare(old: &[PastRun], new: &[PastRun], old_name: &str) -> String {
         ("old M edges/s", Right),
         ("new M edges/s", Right),
         ("ratio", Right),
+        ("noise", Right),
         ("", Left),
     ]);
     let mut used = vec![false; old.len()];
@@ -130,8 +154,9 @@ pub fn compare(old: &[PastRun], new: &[PastRun], old_name: &str) -> String {
         let o = &old[i];
         let ratio = n.eps() / o.eps();
         ratios.push(ratio);
-        let note = match (o.rel_mad(), n.rel_mad()) {
-            (Some(a), Some(b)) if (ratio - 1.0).abs() <= a + b => "within noise",
+        let noise = o.rel_mad().zip(n.rel_mad()).map(|(a, b)| a + b);
+        let note = match noise {
+            Some(x) if (ratio - 1.0).abs() <= x => "within noise",
             _ => "",
         };
         t.row(vec![
@@ -142,6 +167,7 @@ pub fn compare(old: &[PastRun], new: &[PastRun], old_name: &str) -> String {
             format!("{:.1}", o.eps() / 1e6),
             format!("{:.1}", n.eps() / 1e6),
             format!("{ratio:.2}x"),
+            noise.map_or("-".into(), |x| format!("±{:.0}%", 100.0 * x)),
             note.into(),
         ]);
     }
@@ -151,6 +177,9 @@ pub fn compare(old: &[PastRun], new: &[PastRun], old_name: &str) -> String {
         ratios.len(),
         new.len()
     );
+    if let Some(note) = machine_note(old, new, old_name) {
+        out.push_str(&note);
+    }
     if !ratios.is_empty() {
         out.push_str(&t.render());
     }
@@ -193,7 +222,8 @@ mod tests {
         let s = compare(&old, &new, "old.json");
         assert!(s.contains("2 of 3 runs matched"), "{s}");
         assert!(s.contains("2.00x"), "{s}");
-        assert!(s.contains("1.05x  within noise"), "{s}");
+        assert!(s.contains("1.05x   ±20%  within noise"), "{s}");
+        assert!(!s.contains("note:"), "same machine: {s}");
         assert!(s.contains("1 new runs not in old.json"), "{s}");
     }
 

@@ -150,3 +150,26 @@ impl BenchError {
         move |source| BenchError::Io { path, source }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mismatch_names_the_object_and_exits_1() {
+        let e = BenchError::Mismatch {
+            backend: "cpu",
+            heap: "random, 1000 objects × 4 ptrs, seed 42".into(),
+            which: "timed #3".into(),
+            source: Mismatch::Unmarked { obj: 17 },
+        };
+        assert_eq!(
+            e.to_string(),
+            "verification failed: cpu on random, 1000 objects × 4 ptrs, seed 42 (timed #3 mark): \
+             object 17 is reachable but was not marked"
+        );
+        assert_eq!(e.exit_code(), 1);
+        let e = BenchError::SaveNeedsOneHeap { count: 3 };
+        assert_eq!(e.exit_code(), 2);
+    }
+}

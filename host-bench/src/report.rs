@@ -239,6 +239,7 @@ impl Table {
                     }
                 }
             }
+            let mut s = s.trim_end().to_string();
             s.push('\n');
             s
         };

@@ -76,7 +76,7 @@ impl HeapSource {
 
     /// Bytes needed at the peak of building, verifying and marking, as an
     /// upper estimate. Building holds the builder's vectors and the arena at
-    /// once (about 24 bytes an object and 8 a slot); marking adds the BFS
+    /// once (about 24 bytes an object and 8 a slot, measured); marking adds the BFS
     /// frontiers and the reference pass's stack. Measured peaks on the five
     /// shapes stay under this.
     pub fn estimated_bytes(&self) -> Option<u64> {
@@ -84,7 +84,7 @@ impl HeapSource {
         let HeapSource::Built(s) = self else {
             return None;
         };
-        Some(48 * u64::from(s.objects) + 12 * slots + (64 << 20))
+        Some(32 * u64::from(s.objects) + 10 * slots + (32 << 20))
     }
 }
 
