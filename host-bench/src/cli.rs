@@ -24,7 +24,7 @@ second against the `bfs` floor (a plain parallel BFS over the same heap).
 
 With no arguments, runs the default suite: every backend this build has, the
 shapes random, list, tree, wide and powerlaw at 262144, 1048576 and 4194304
-objects (about 35 s on 2 cores), verifies every mark, prints one table and
+objects (35-45 s on 2 cores), verifies every mark, prints one table and
 writes report.json, runs.csv and SVG plots to ./host-bench-report.
 
 Each run is one warm-up mark (untimed, verified) and --reps timed marks (each
