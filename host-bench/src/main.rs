@@ -1,331 +1,190 @@
 //! host-bench: marks synthetic or saved heaps with each gpumark backend and
 //! reports throughput against the `bfs` floor.
+//!
+//! `host-bench` with no arguments runs the default suite; `host-bench --help`
+//! lists the flags and documents the JSON report. The pieces:
+//!
+//! - [`cli`]: the flags;
+//! - [`backend`]: the backends and whether this build can run them;
+//! - [`runs`]: the plan (every heap × thread count × backend), checked before
+//!   anything is built, and the timed, verified marks;
+//! - [`stats`]: median, spread;
+//! - [`report`]: the JSON Lines report, the CSV and the table;
+//! - [`plots`]: the SVG plots;
+//! - [`compare`]: `--compare OLD.json`;
+//! - [`machine`]: what the report says about the machine.
 
-use clap::{Parser, ValueEnum};
-use gpumark::baseline::bfs_mark;
-use gpumark::heap::{build, load_image_file, save_image_file, Heap, Shape, ShapeSpec};
-use gpumark::mark::{mark_stw, MarkBits};
-use gpumark::verify::{check_exact, reachable};
-use serde::Serialize;
-use std::io::Write;
-use std::path::PathBuf;
+mod backend;
+mod cli;
+mod compare;
+mod error;
+mod machine;
+mod plots;
+mod report;
+mod runs;
+mod stats;
+
+use backend::{MarkContext, ALL};
+use clap::Parser;
+use cli::Args;
+use compare::{compare, read_report, PastRun};
+use error::BenchError;
+use machine::{meminfo_field, Machine};
+use report::Run;
+use runs::{execute, Plan};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Instant;
-
-/// A mark backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Backend {
-    /// The engine with all worker threads.
-    Cpu,
-    /// The engine with one worker.
-    CpuSerial,
-    /// Plain level-synchronous rayon BFS: the floor.
-    Bfs,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Cpu => "cpu",
-            Backend::CpuSerial => "cpu-serial",
-            Backend::Bfs => "bfs",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum ShapeArg {
-    Random,
-    List,
-    Tree,
-    Wide,
-    Powerlaw,
-}
-
-impl From<ShapeArg> for Shape {
-    fn from(s: ShapeArg) -> Shape {
-        match s {
-            ShapeArg::Random => Shape::Random,
-            ShapeArg::List => Shape::List,
-            ShapeArg::Tree => Shape::Tree,
-            ShapeArg::Wide => Shape::Wide,
-            ShapeArg::Powerlaw => Shape::PowerLaw,
-        }
-    }
-}
-
-/// Marks heaps with gpumark's backends and reports edges per second.
-#[derive(Parser, Debug)]
-#[command(version, about)]
-struct Args {
-    /// Backends to run (comma-separated).
-    #[arg(long, value_delimiter = ',', default_values = ["cpu-serial", "cpu", "bfs"])]
-    backend: Vec<Backend>,
-    /// Heap shapes to build (comma-separated).
-    #[arg(long, value_delimiter = ',', default_values = ["random"])]
-    shape: Vec<ShapeArg>,
-    /// Objects per heap.
-    #[arg(long, default_value_t = 1 << 20)]
-    objects: u32,
-    /// Pointer slots per object (arity for tree, mean for powerlaw).
-    #[arg(long, default_value_t = 4)]
-    ptrs: u32,
-    /// Random roots (random and powerlaw shapes).
-    #[arg(long, default_value_t = 1024)]
-    roots: u32,
-    /// Seed for the heap builder.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Mark a saved heap image instead of building one.
-    #[arg(long)]
-    heap: Option<PathBuf>,
-    /// Save the built heap to this file.
-    #[arg(long)]
-    save: Option<PathBuf>,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Timed repetitions per run (after one warm-up).
-    #[arg(long, default_value_t = 5)]
-    reps: usize,
-    /// Check every marked set against a sequential reachability pass.
-    #[arg(long)]
-    verify: bool,
-    /// Write one JSON object per run to FILE ("-" for stdout).
-    #[arg(long)]
-    json: Option<String>,
-}
-
-/// One run's report; the JSON schema.
-#[derive(Serialize, Debug)]
-struct Run {
-    backend: &'static str,
-    shape: String,
-    objects: u64,
-    edges: u64,
-    marked: u64,
-    threads: usize,
-    /// Best of the timed repetitions, seconds.
-    mark_s: f64,
-    /// Median of the timed repetitions, seconds.
-    mark_median_s: f64,
-    /// Slowest repetition, seconds.
-    mark_max_s: f64,
-    reps: usize,
-    /// Edges (non-nil slots) divided by `mark_s`.
-    edges_per_s: f64,
-    /// `edges_per_s` over the bfs floor's in this invocation, if it ran.
-    ratio_to_bfs: Option<f64>,
-    build_s: f64,
-    verified: Option<bool>,
-}
-
-struct Marked {
-    marked: u64,
-    bits: MarkBits,
-}
-
-fn mark_once(
-    backend: Backend,
-    heap: &Arc<Heap>,
-    threads: usize,
-    pool: &rayon::ThreadPool,
-) -> Marked {
-    match backend {
-        Backend::Cpu => {
-            let r = mark_stw(heap, threads);
-            Marked {
-                marked: r.marked,
-                bits: r.bits,
-            }
-        }
-        Backend::CpuSerial => {
-            let r = mark_stw(heap, 1);
-            Marked {
-                marked: r.marked,
-                bits: r.bits,
-            }
-        }
-        Backend::Bfs => {
-            let r = bfs_mark(heap, pool);
-            Marked {
-                marked: r.marked,
-                bits: r.bits,
-            }
-        }
-    }
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
+use std::time::{SystemTime, UNIX_EPOCH};
 
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("host-bench: {e}");
-            ExitCode::from(2)
+            ExitCode::from(e.exit_code())
         }
     }
 }
 
-fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
-    let json_to_stdout = args.json.as_deref() == Some("-");
-    let mut table: Box<dyn Write> = if json_to_stdout {
-        Box::new(std::io::stderr())
-    } else {
-        Box::new(std::io::stdout())
+fn run(args: &Args) -> Result<(), BenchError> {
+    // Read the old report first: a typo in its name should not cost a suite.
+    let old = match &args.compare {
+        Some(p) => Some((p, read_report(p)?)),
+        None => None,
     };
-    let mut runs = Vec::new();
-    let mut all_ok = true;
-
-    let heaps: Vec<(String, Arc<Heap>, f64)> = match &args.heap {
-        Some(path) => {
-            let t = Instant::now();
-            let h = load_image_file(path)?;
-            vec![(
-                path.display().to_string(),
-                Arc::new(h),
-                t.elapsed().as_secs_f64(),
-            )]
-        }
-        None => args
-            .shape
-            .iter()
-            .map(|&s| {
-                let t = Instant::now();
-                let spec = ShapeSpec {
-                    shape: s.into(),
-                    objects: args.objects,
-                    ptrs: args.ptrs,
-                    roots: args.roots,
-                    seed: args.seed,
-                };
-                let h = build(&spec);
-                (
-                    spec.shape.name().to_string(),
-                    Arc::new(h),
-                    t.elapsed().as_secs_f64(),
-                )
-            })
-            .collect(),
-    };
-    if let (Some(path), Some((_, h, _))) = (&args.save, heaps.first()) {
-        save_image_file(h, path)?;
-        writeln!(table, "saved heap to {}", path.display())?;
+    if let (Some((old_path, old)), Some(new_path)) = (&old, &args.against) {
+        let new = read_report(new_path)?;
+        print!("{}", compare(old, &new, &old_path.display().to_string()));
+        return Ok(());
     }
 
-    writeln!(
-        table,
-        "{:<11} {:<9} {:>10} {:>11} {:>10} {:>3} {:>10} {:>10} {:>9} {:>7} {:>8}",
-        "backend",
-        "shape",
-        "objects",
-        "edges",
-        "marked",
-        "thr",
-        "best ms",
-        "median ms",
-        "M edges/s",
-        "vs bfs",
-        "verified"
+    let machine = Machine::detect();
+    let plan = Plan::from_args(args, machine.cores)?;
+    plan.check_sizes(meminfo_field("MemAvailable"))?;
+    let ctx = MarkContext::new(&plan.threads).map_err(|source| BenchError::Threads {
+        threads: plan.threads.iter().copied().max().unwrap_or(1),
+        source,
+    })?;
+    let out_dir = args.out_dir();
+    if let Some(dir) = &out_dir {
+        std::fs::create_dir_all(dir).map_err(BenchError::io(dir))?;
+    }
+    let unix_time = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+
+    let runs = execute(
+        &plan,
+        &ctx,
+        &machine,
+        unix_time,
+        std::io::stderr().is_terminal(),
     )?;
-    for (shape, heap, build_s) in &heaps {
-        let edges = heap.edges();
-        let reach = args.verify.then(|| reachable(heap));
-        let mut shape_runs: Vec<Run> = Vec::new();
-        for &b in &args.backend {
-            let thr = if b == Backend::CpuSerial { 1 } else { threads };
-            // Warm-up, also the run that is verified.
-            let first = mark_once(b, heap, thr, &pool);
-            let verified = reach.as_ref().map(|r| match check_exact(&first.bits, r) {
-                Ok(()) => true,
-                Err(e) => {
-                    eprintln!("host-bench: {} on {shape}: {e}", b.name());
-                    false
-                }
-            });
-            all_ok &= verified != Some(false);
-            let mut times: Vec<f64> = (0..args.reps.max(1))
-                .map(|_| {
-                    let t = Instant::now();
-                    let m = mark_once(b, heap, thr, &pool);
-                    let s = t.elapsed().as_secs_f64();
-                    debug_assert_eq!(m.marked, first.marked);
-                    s
-                })
-                .collect();
-            let best = times.iter().copied().fold(f64::INFINITY, f64::min);
-            let max = times.iter().copied().fold(0.0, f64::max);
-            let med = median(&mut times);
-            shape_runs.push(Run {
-                backend: b.name(),
-                shape: shape.clone(),
-                objects: heap.len().into(),
-                edges,
-                marked: first.marked,
-                threads: thr,
-                mark_s: best,
-                mark_median_s: med,
-                mark_max_s: max,
-                reps: times.len(),
-                edges_per_s: edges as f64 / best,
-                ratio_to_bfs: None,
-                build_s: *build_s,
-                verified,
-            });
+
+    let mut text = report::table(&runs);
+    text.push_str(&format!("machine: {}\n", machine.summary()));
+    if args.backend.is_empty() {
+        text.push_str(&not_run_note());
+    }
+    if let Some(p) = &plan.save {
+        text.push_str(&format!("saved the heap to {}\n", p.display()));
+    }
+    let mut written: Vec<PathBuf> = Vec::new();
+    match args.json.as_deref() {
+        Some("-") => {
+            let stdout = std::io::stdout();
+            report::write_json(&runs, stdout.lock()).map_err(BenchError::io("<stdout>"))?;
         }
-        let floor = shape_runs
-            .iter()
-            .find(|r| r.backend == "bfs")
-            .map(|r| r.edges_per_s);
-        for r in &mut shape_runs {
-            r.ratio_to_bfs = floor.map(|f| r.edges_per_s / f);
-            writeln!(
-                table,
-                "{:<11} {:<9} {:>10} {:>11} {:>10} {:>3} {:>10.2} {:>10.2} {:>9.1} {:>7} {:>8}",
-                r.backend,
-                r.shape,
-                r.objects,
-                r.edges,
-                r.marked,
-                r.threads,
-                r.mark_s * 1e3,
-                r.mark_median_s * 1e3,
-                r.edges_per_s / 1e6,
-                r.ratio_to_bfs.map_or("-".into(), |x| format!("{x:.2}x")),
-                r.verified.map_or("-", |v| if v { "yes" } else { "NO" }),
-            )?;
+        Some(path) => {
+            report::write_json_file(&runs, Path::new(path))?;
+            written.push(path.into());
         }
-        runs.extend(shape_runs);
+        None => {}
+    }
+    if let Some(dir) = &out_dir {
+        written.extend(write_out_dir(&runs, dir)?);
+    }
+    if !written.is_empty() {
+        let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+        text.push_str(&format!("wrote {}\n", names.join(", ")));
+    }
+    if let Some((old_path, old)) = &old {
+        let new: Vec<PastRun> = runs.iter().map(PastRun::from).collect();
+        text.push('\n');
+        text.push_str(&compare(old, &new, &old_path.display().to_string()));
     }
 
-    if let Some(dest) = &args.json {
-        let mut out: Box<dyn Write> = if dest == "-" {
-            Box::new(std::io::stdout())
-        } else {
-            Box::new(std::fs::File::create(dest)?)
-        };
-        for r in &runs {
-            serde_json::to_writer(&mut out, r)?;
-            writeln!(out)?;
+    // With the JSON on stdout, the table goes to stderr.
+    let res = if args.json.as_deref() == Some("-") {
+        std::io::stderr().write_all(text.as_bytes())
+    } else {
+        std::io::stdout().write_all(text.as_bytes())
+    };
+    res.map_err(BenchError::io("<stdout>"))
+}
+
+/// Which known backends did not run in the default suite, and why.
+fn not_run_note() -> String {
+    let mut by_reason: Vec<(String, Vec<&str>)> = Vec::new();
+    for b in ALL {
+        if let Err(reason) = b.availability() {
+            let reason = reason.to_string();
+            match by_reason.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, names)) => names.push(b.name()),
+                None => by_reason.push((reason, vec![b.name()])),
+            }
         }
     }
-    Ok(all_ok)
+    by_reason
+        .into_iter()
+        .map(|(reason, names)| format!("not run: {} ({reason})\n", names.join(", ")))
+        .collect()
+}
+
+/// Writes report.json, runs.csv and the plots to `dir`; returns their paths.
+fn write_out_dir(runs: &[Run], dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
+    let mut written = Vec::new();
+    let json = dir.join("report.json");
+    report::write_json_file(runs, &json)?;
+    written.push(json);
+    let csv = dir.join("runs.csv");
+    report::write_csv_file(runs, &csv)?;
+    written.push(csv);
+    let svg = |name: &str, body: &str, written: &mut Vec<PathBuf>| {
+        let p = dir.join(name);
+        std::fs::write(&p, body).map_err(BenchError::io(&p))?;
+        written.push(p);
+        Ok::<_, BenchError>(())
+    };
+    svg(
+        "throughput.svg",
+        &plots::throughput_svg(runs)?,
+        &mut written,
+    )?;
+    let scaling = dir.join("scaling.svg");
+    match plots::scaling_svg(runs)? {
+        Some(body) => svg("scaling.svg", &body, &mut written)?,
+        // A scaling plot left by an earlier run would describe other runs.
+        None if scaling.exists() => {
+            std::fs::remove_file(&scaling).map_err(BenchError::io(&scaling))?
+        }
+        None => {}
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backend::Backend;
+
+    #[test]
+    fn default_suite_names_missing_gpu_backends() {
+        let note = not_run_note();
+        assert!(note.contains("gpu, vulkan, metal, dx12, gl"), "{note}");
+        assert!(note.contains("feature `gpu`"), "{note}");
+        assert!(Backend::available().contains(&Backend::Bfs));
+    }
 }

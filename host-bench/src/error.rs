@@ -1,0 +1,175 @@
+//! host-bench's errors: each says what went wrong in terms the user can act on.
+
+use crate::backend::{MarkError, Unavailable};
+use gpumark::heap::ImageError;
+use gpumark::verify::Mismatch;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Everything that can stop a benchmark.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum BenchError {
+    /// The user asked for a backend this build or machine cannot run.
+    #[error("backend {backend} is not available: {reason}")]
+    BackendUnavailable {
+        /// The backend's name.
+        backend: &'static str,
+        /// Why not.
+        reason: Unavailable,
+    },
+    /// A mark could not be done.
+    #[error("{backend} on {heap}: {source}")]
+    Mark {
+        /// The backend's name.
+        backend: &'static str,
+        /// The heap, described.
+        heap: String,
+        /// What failed.
+        source: MarkError,
+    },
+    /// The heap needs more pointer slots than 32-bit slot indices address.
+    #[error(
+        "heap too large: {heap} needs about {slots} pointer slots, but slot indices are \
+         32-bit (at most {limit}); use fewer --objects or --ptrs"
+    )]
+    TooManySlots {
+        /// The heap, described.
+        heap: String,
+        /// Slots it would need.
+        slots: u64,
+        /// The most that fit.
+        limit: u64,
+    },
+    /// The heap would not fit in the memory that is free.
+    #[error(
+        "heap too large for memory: {heap} needs about {need} to build, verify and mark, \
+         but only {available} is available (MemAvailable in /proc/meminfo); use fewer \
+         --objects or --ptrs"
+    )]
+    OutOfMemory {
+        /// The heap, described.
+        heap: String,
+        /// Estimated need, human-readable.
+        need: String,
+        /// MemAvailable, human-readable.
+        available: String,
+    },
+    /// A mark disagreed with the reference reachability pass.
+    #[error("verification failed: {backend} on {heap} ({which} mark): {source}")]
+    Mismatch {
+        /// The backend's name.
+        backend: &'static str,
+        /// The heap, described.
+        heap: String,
+        /// "warm-up" or "timed #k".
+        which: String,
+        /// The first differing object.
+        source: Mismatch,
+    },
+    /// `--save` with more than one heap planned.
+    #[error(
+        "--save writes one heap, but this invocation builds {count}; choose one with \
+         --shape, --objects and --seed"
+    )]
+    SaveNeedsOneHeap {
+        /// Heaps planned.
+        count: usize,
+    },
+    /// A heap image could not be read or written.
+    #[error("heap image {}: {source}", path.display())]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: ImageError,
+    },
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// A previous report could not be parsed.
+    #[error("{}: line {line}: not a host-bench report: {source}", path.display())]
+    ReportParse {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line.
+        line: usize,
+        /// The parser's complaint.
+        source: serde_json::Error,
+    },
+    /// A previous report has no runs in it.
+    #[error("{}: no runs in this report", path.display())]
+    EmptyReport {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The CSV writer failed.
+    #[error("{}: {source}", path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: csv::Error,
+    },
+    /// A plot could not be drawn.
+    #[error("plot {name}: {message}")]
+    Plot {
+        /// Which plot.
+        name: &'static str,
+        /// The plotting library's complaint.
+        message: String,
+    },
+    /// Worker threads could not be started.
+    #[error("cannot start {threads} worker threads: {source}")]
+    Threads {
+        /// Threads asked for.
+        threads: usize,
+        /// rayon's complaint.
+        source: rayon::ThreadPoolBuildError,
+    },
+}
+
+impl BenchError {
+    /// The process exit status: 1 for a wrong mark, 2 for everything else
+    /// (clap also uses 2 for usage errors).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            BenchError::Mismatch { .. } => 1,
+            _ => 2,
+        }
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BenchError {
+        let path = path.into();
+        move |source| BenchError::Io { path, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mismatch_names_the_object_and_exits_1() {
+        let e = BenchError::Mismatch {
+            backend: "cpu",
+            heap: "random, 1000 objects × 4 ptrs, seed 42".into(),
+            which: "timed #3".into(),
+            source: Mismatch::Unmarked { obj: 17 },
+        };
+        assert_eq!(
+            e.to_string(),
+            "verification failed: cpu on random, 1000 objects × 4 ptrs, seed 42 (timed #3 mark): \
+             object 17 is reachable but was not marked"
+        );
+        assert_eq!(e.exit_code(), 1);
+        let e = BenchError::SaveNeedsOneHeap { count: 3 };
+        assert_eq!(e.exit_code(), 2);
+    }
+}

@@ -1,0 +1,524 @@
+//! SVG plots drawn with plotters: throughput per backend per shape, throughput
+//! against heap size, and (for concurrent runs) a per-cycle pacer timeline.
+//!
+//! Each function renders to a `String` so callers choose where it goes and
+//! tests need no files. Colours are fixed per backend, so the same backend is
+//! the same colour in every plot.
+
+use crate::backend::{Backend, ALL};
+use crate::error::BenchError;
+use crate::report::Run;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+
+/// Pixel size of the throughput chart.
+const BAR_SIZE: (u32, u32) = (960, 520);
+/// Pixel size of one scaling panel (one per shape).
+const PANEL_SIZE: (u32, u32) = (420, 340);
+/// Pixel size of the timeline.
+const TIMELINE_SIZE: (u32, u32) = (960, 480);
+
+fn plot_err<E: std::fmt::Display>(name: &'static str) -> impl Fn(E) -> BenchError {
+    move |e| BenchError::Plot {
+        name,
+        message: e.to_string(),
+    }
+}
+
+/// One colour per backend in [`ALL`]'s order (Tableau 10), so a backend is
+/// the same colour in every plot.
+const BACKEND_COLORS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),  // cpu-serial: blue
+    RGBColor(44, 160, 44),   // cpu: green
+    RGBColor(127, 127, 127), // bfs: grey, the floor
+    RGBColor(214, 39, 40),   // gpu: red
+    RGBColor(255, 127, 14),  // vulkan: orange
+    RGBColor(148, 103, 189), // metal: purple
+    RGBColor(140, 86, 75),   // dx12: brown
+    RGBColor(227, 119, 194), // gl: pink
+];
+
+/// The colour of a backend, stable across plots.
+fn backend_color(name: &str) -> RGBColor {
+    ALL.iter()
+        .position(|b| b.name() == name)
+        .and_then(|i| BACKEND_COLORS.get(i).copied())
+        .unwrap_or(BLACK)
+}
+
+/// Height of the legend row above a figure's plots.
+const LEGEND_ROW: u32 = 28;
+
+/// Draws a one-row legend (a swatch and a name per entry) across `area`.
+/// Figure-level, so it never covers data the way an in-chart box can.
+fn draw_legend(area: &SvgArea<'_>, entries: &[(String, RGBColor)]) -> DrawResult {
+    let style = ("sans-serif", 14).into_font().color(&BLACK);
+    let mut x = 70;
+    let y = (LEGEND_ROW / 2) as i32;
+    for (name, color) in entries {
+        area.draw(&Rectangle::new(
+            [(x, y - 6), (x + 14, y + 6)],
+            color.filled(),
+        ))?;
+        area.draw(&Text::new(name.clone(), (x + 20, y - 7), style.clone()))?;
+        x += 20 + 9 * name.chars().count() as i32 + 24;
+    }
+    Ok(())
+}
+
+/// Names in first-seen order.
+fn ordered<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut v: Vec<&str> = Vec::new();
+    for s in it {
+        if !v.contains(&s) {
+            v.push(s);
+        }
+    }
+    v
+}
+
+/// Median throughput per backend (bars) and per shape (groups), with the
+/// min–max range of the timed marks as error bars. Drawn for the largest heap
+/// size and first seed in `runs`, and for each backend its largest thread
+/// count.
+pub fn throughput_svg(runs: &[Run]) -> Result<String, BenchError> {
+    let err = plot_err("throughput");
+    let objects = runs.iter().map(|r| r.objects).max().unwrap_or(0);
+    let seed = runs
+        .iter()
+        .find(|r| r.objects == objects)
+        .and_then(|r| r.seed);
+    let sel: Vec<&Run> = runs
+        .iter()
+        .filter(|r| r.objects == objects && r.seed == seed)
+        .collect();
+    let shapes = ordered(sel.iter().map(|r| r.shape.as_str()));
+    let backends = ordered(sel.iter().map(|r| r.backend));
+    // For each (shape, backend), the run at the largest thread count.
+    let pick = |shape: &str, backend: &str| -> Option<&Run> {
+        sel.iter()
+            .filter(|r| r.shape == shape && r.backend == backend)
+            .max_by_key(|r| r.threads)
+            .copied()
+    };
+    let threads = sel
+        .iter()
+        .filter(|r| r.backend != Backend::CpuSerial.name())
+        .map(|r| r.threads)
+        .max();
+    let nb = backends.len().max(1);
+    // One slot per bar, plus an empty one between shape groups.
+    let slots = (shapes.len() * (nb + 1)).max(2) - 1;
+    let ymax = sel
+        .iter()
+        .map(|r| r.edges_per_s / 1e6)
+        .fold(0.0, f64::max)
+        .max(1e-3)
+        * 1.2;
+    let title = format!(
+        "Median mark throughput, {objects} objects{}",
+        threads.map_or(String::new(), |t| format!(", {t} threads"))
+    );
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, BAR_SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(&err)?;
+        let root = root.titled(&title, ("sans-serif", 22)).map_err(&err)?;
+        let (legend, plot) = root.split_vertically(LEGEND_ROW);
+        let entries: Vec<(String, RGBColor)> = backends
+            .iter()
+            .map(|b| (b.to_string(), backend_color(b)))
+            .collect();
+        draw_legend(&legend, &entries).map_err(&err)?;
+        let mut chart = ChartBuilder::on(&plot)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .build_cartesian_2d((0..slots).into_segmented(), 0f64..ymax)
+            .map_err(&err)?;
+        let label_of = |v: &SegmentValue<usize>| match v {
+            SegmentValue::CenterOf(k) if k % (nb + 1) == (nb - 1) / 2 => shapes
+                .get(k / (nb + 1))
+                .map_or(String::new(), |s| s.to_string()),
+            _ => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(slots + 1)
+            .x_label_formatter(&label_of)
+            .y_desc("M edges/s (median; whiskers: min–max)")
+            .x_desc("shape")
+            .draw()
+            .map_err(&err)?;
+        for (j, &b) in backends.iter().enumerate() {
+            let color = backend_color(b);
+            let bars: Vec<(usize, &Run)> = shapes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| pick(s, b).map(|r| (i * (nb + 1) + j, r)))
+                .collect();
+            chart
+                .draw_series(bars.iter().map(|&(k, r)| {
+                    let mut rect = Rectangle::new(
+                        [
+                            (SegmentValue::Exact(k), 0.0),
+                            (SegmentValue::Exact(k + 1), r.edges_per_s_median / 1e6),
+                        ],
+                        color.filled(),
+                    );
+                    rect.set_margin(0, 0, 2, 2);
+                    rect
+                }))
+                .map_err(&err)?;
+            chart
+                .draw_series(bars.iter().map(|&(k, r)| {
+                    let e = r.edges as f64 / 1e6;
+                    ErrorBar::new_vertical(
+                        SegmentValue::CenterOf(k),
+                        e / r.mark_max_s,
+                        r.edges_per_s_median / 1e6,
+                        e / r.mark_s,
+                        BLACK.stroke_width(1),
+                        6,
+                    )
+                }))
+                .map_err(&err)?;
+        }
+        root.present().map_err(&err)?;
+    }
+    Ok(svg)
+}
+
+/// Median throughput against heap size, one panel per shape and one line per
+/// backend and thread count; throughput is averaged over seeds. `None` when
+/// `runs` hold fewer than two heap sizes.
+pub fn scaling_svg(runs: &[Run]) -> Result<Option<String>, BenchError> {
+    let err = plot_err("scaling");
+    let mut sizes: Vec<u64> = runs.iter().map(|r| r.objects).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    if sizes.len() < 2 {
+        return Ok(None);
+    }
+    let shapes = ordered(runs.iter().map(|r| r.shape.as_str()));
+    let cols = shapes.len().clamp(1, 3);
+    let rows = shapes.len().div_ceil(cols);
+    let size = (
+        PANEL_SIZE.0 * cols as u32,
+        PANEL_SIZE.1 * rows as u32 + LEGEND_ROW + 40,
+    );
+    // One legend for every panel: the series are the same in each.
+    let mut series: Vec<(usize, &str, usize)> = runs
+        .iter()
+        .map(|r| (backend_order(r.backend), r.backend, r.threads))
+        .collect();
+    series.sort_unstable();
+    series.dedup();
+    let entries: Vec<(String, RGBColor)> = series
+        .iter()
+        .map(|&(_, b, t)| (format!("{b} ×{t}"), backend_color(b)))
+        .collect();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(&err)?;
+        let root = root
+            .titled(
+                "Median mark throughput against heap size",
+                ("sans-serif", 22),
+            )
+            .map_err(&err)?;
+        let (legend, grid) = root.split_vertically(LEGEND_ROW);
+        draw_legend(&legend, &entries).map_err(&err)?;
+        let panels = grid.split_evenly((rows, cols));
+        for (shape, panel) in shapes.iter().zip(panels.iter()) {
+            scaling_panel(panel, runs, shape, &sizes).map_err(&err)?;
+        }
+        root.present().map_err(&err)?;
+    }
+    Ok(Some(svg))
+}
+
+type SvgArea<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+type DrawResult = Result<(), DrawingAreaErrorKind<std::io::Error>>;
+
+fn backend_order(name: &str) -> usize {
+    ALL.iter()
+        .position(|b| b.name() == name)
+        .unwrap_or(ALL.len())
+}
+
+fn scaling_panel(area: &SvgArea<'_>, runs: &[Run], shape: &str, sizes: &[u64]) -> DrawResult {
+    // (backend, threads) -> objects -> throughputs over seeds.
+    let mut series: BTreeMap<(usize, &str, usize), BTreeMap<u64, Vec<f64>>> = BTreeMap::new();
+    for r in runs.iter().filter(|r| r.shape == shape) {
+        series
+            .entry((backend_order(r.backend), r.backend, r.threads))
+            .or_default()
+            .entry(r.objects)
+            .or_default()
+            .push(r.edges_per_s_median / 1e6);
+    }
+    let (lo, hi) = (
+        sizes.first().copied().unwrap_or(1),
+        sizes.last().copied().unwrap_or(1),
+    );
+    let ymax = series
+        .values()
+        .flat_map(|m| m.values().flatten())
+        .fold(0.0f64, |a, &b| a.max(b))
+        .max(1e-3)
+        * 1.15;
+    let mut chart = ChartBuilder::on(area)
+        .caption(shape, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(32)
+        .y_label_area_size(52)
+        .build_cartesian_2d(
+            (lo as f64 * 0.8..hi as f64 * 1.25)
+                .log_scale()
+                .with_key_points(sizes.iter().map(|&s| s as f64).collect()),
+            0f64..ymax,
+        )?;
+    chart
+        .configure_mesh()
+        .x_desc("objects")
+        .y_desc("M edges/s (median)")
+        .x_label_formatter(&|x| format_count(*x))
+        .draw()?;
+    for ((_, backend, _), points) in &series {
+        let color = backend_color(backend);
+        let pts: Vec<(f64, f64)> = points
+            .iter()
+            .map(|(&o, v)| (o as f64, v.iter().sum::<f64>() / v.len() as f64))
+            .collect();
+        chart.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?;
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+    }
+    Ok(())
+}
+
+/// A count for axis labels: exact binary multiples in short form
+/// (65536 -> "64Ki", 4194304 -> "4Mi"), anything else as it is.
+fn format_count(x: f64) -> String {
+    let n = x.round() as u64;
+    if n > 0 && n % (1 << 20) == 0 {
+        format!("{}Mi", n >> 20)
+    } else if n > 0 && n % 1024 == 0 {
+        format!("{}Ki", n >> 10)
+    } else {
+        n.to_string()
+    }
+}
+
+/// One GC cycle of a concurrent run, as the pacer saw it.
+///
+/// Go counterparts: `heapLive`, `heapGoal` and the trigger of `gcControllerState`,
+/// and the time mutator goroutines spent parked in `gcParkAssist`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CycleRecord {
+    /// Cycle number (Go's `work.cycles`).
+    pub cycle: u32,
+    /// Live heap when the cycle ended, bytes.
+    pub heap_live_bytes: u64,
+    /// The cycle's heap goal, bytes.
+    pub heap_goal_bytes: u64,
+    /// Heap size at which the cycle was triggered, bytes.
+    pub trigger_bytes: u64,
+    /// Median time an assist spent parked, microseconds.
+    pub assist_park_p50_us: f64,
+    /// Longest time an assist spent parked, microseconds.
+    pub assist_park_max_us: f64,
+}
+
+/// A heap-size line of the timeline: legend name, colour, field.
+type HeapLine = (&'static str, RGBColor, fn(&CycleRecord) -> u64);
+/// An assist-park line of the timeline: legend name, colour, field.
+type ParkLine = (&'static str, RGBColor, fn(&CycleRecord) -> f64);
+
+/// The timeline's heap sizes (left axis, MiB).
+const HEAP_LINES: [HeapLine; 3] = [
+    ("heap live", RGBColor(31, 119, 180), |r| r.heap_live_bytes),
+    ("heap goal", RGBColor(44, 160, 44), |r| r.heap_goal_bytes),
+    ("trigger", RGBColor(214, 39, 40), |r| r.trigger_bytes),
+];
+
+/// The timeline's assist park times (right axis, µs; dashed).
+const PARK_LINES: [ParkLine; 2] = [
+    ("assist park p50 (µs)", RGBColor(148, 103, 189), |r| {
+        r.assist_park_p50_us
+    }),
+    ("assist park max (µs)", RGBColor(0, 0, 0), |r| {
+        r.assist_park_max_us
+    }),
+];
+
+/// The per-cycle timeline of a concurrent run: heap live, goal and trigger
+/// (MiB, left axis) and assist park times (µs, right axis).
+///
+/// Ready for the concurrent mode; stop-the-world runs have no cycles to plot.
+#[allow(dead_code)] // Called once the concurrent mode lands.
+pub fn timeline_svg(records: &[CycleRecord]) -> Result<String, BenchError> {
+    let err = plot_err("timeline");
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    let first = records.iter().map(|r| r.cycle).min().unwrap_or(0);
+    let last = records
+        .iter()
+        .map(|r| r.cycle)
+        .max()
+        .unwrap_or(0)
+        .max(first + 1);
+    let ymax = records
+        .iter()
+        .map(|r| {
+            mib(r
+                .heap_live_bytes
+                .max(r.heap_goal_bytes)
+                .max(r.trigger_bytes))
+        })
+        .fold(1e-3, f64::max)
+        * 1.15;
+    let pmax = records
+        .iter()
+        .map(|r| r.assist_park_max_us.max(r.assist_park_p50_us))
+        .fold(1e-3, f64::max)
+        * 1.15;
+    let xr = f64::from(first)..f64::from(last);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, TIMELINE_SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(&err)?;
+        let root = root
+            .titled("Pacer timeline per GC cycle", ("sans-serif", 22))
+            .map_err(&err)?;
+        let (legend, plot) = root.split_vertically(LEGEND_ROW);
+        let entries: Vec<(String, RGBColor)> = HEAP_LINES
+            .iter()
+            .map(|(n, c, _)| (n.to_string(), *c))
+            .chain(PARK_LINES.iter().map(|(n, c, _)| (n.to_string(), *c)))
+            .collect();
+        draw_legend(&legend, &entries).map_err(&err)?;
+        let mut chart = ChartBuilder::on(&plot)
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .right_y_label_area_size(64)
+            .build_cartesian_2d(xr.clone(), 0f64..ymax)
+            .map_err(&err)?
+            .set_secondary_coord(xr, 0f64..pmax);
+        chart
+            .configure_mesh()
+            .x_desc("GC cycle")
+            .y_desc("heap (MiB)")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .draw()
+            .map_err(&err)?;
+        chart
+            .configure_secondary_axes()
+            .y_desc("assist park (µs)")
+            .draw()
+            .map_err(&err)?;
+        for &(_, color, field) in &HEAP_LINES {
+            chart
+                .draw_series(LineSeries::new(
+                    records.iter().map(|r| (f64::from(r.cycle), mib(field(r)))),
+                    color.stroke_width(2),
+                ))
+                .map_err(&err)?;
+        }
+        for &(_, color, field) in &PARK_LINES {
+            let pts: Vec<(f64, f64)> = records
+                .iter()
+                .map(|r| (f64::from(r.cycle), field(r)))
+                .collect();
+            chart
+                .draw_secondary_series(DashedLineSeries::new(
+                    pts.clone(),
+                    6,
+                    4,
+                    color.stroke_width(1),
+                ))
+                .map_err(&err)?;
+            chart
+                .draw_secondary_series(
+                    pts.into_iter()
+                        .map(|p| TriangleMarker::new(p, 4, color.filled())),
+                )
+                .map_err(&err)?;
+        }
+        root.present().map_err(&err)?;
+    }
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::sample_run;
+
+    fn runs() -> Vec<Run> {
+        let mut v = Vec::new();
+        for objects in [1000u64, 100_000] {
+            for shape in ["random", "list"] {
+                for (b, eps) in [("cpu-serial", 1e8), ("cpu", 2e8), ("bfs", 1.5e8)] {
+                    v.push(sample_run(b, shape, objects, eps));
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn throughput_svg_has_bars_and_labels() {
+        let svg = throughput_svg(&runs()).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
+        assert!(svg.contains("<rect"));
+        for label in ["random", "list", "cpu-serial", "bfs", "100000 objects"] {
+            assert!(svg.contains(label), "missing {label}");
+        }
+    }
+
+    #[test]
+    fn scaling_svg_needs_two_sizes() {
+        let svg = scaling_svg(&runs()).unwrap().unwrap();
+        assert!(
+            svg.contains("<polyline") || svg.contains("<path"),
+            "no lines"
+        );
+        assert!(svg.contains("cpu ×2"));
+        let one: Vec<Run> = runs().into_iter().filter(|r| r.objects == 1000).collect();
+        assert!(scaling_svg(&one).unwrap().is_none());
+    }
+
+    #[test]
+    fn timeline_svg_is_not_empty() {
+        let records: Vec<CycleRecord> = (1..=8)
+            .map(|c| CycleRecord {
+                cycle: c,
+                heap_live_bytes: (40 + 3 * u64::from(c)) << 20,
+                heap_goal_bytes: 96 << 20,
+                trigger_bytes: 80 << 20,
+                assist_park_p50_us: 12.0 * f64::from(c),
+                assist_park_max_us: 90.0 + f64::from(c),
+            })
+            .collect();
+        let svg = timeline_svg(&records).unwrap();
+        assert!(svg.starts_with("<svg"));
+        assert!(svg.len() > 2000, "{} bytes", svg.len());
+        for label in ["heap live", "heap goal", "trigger", "assist park max"] {
+            assert!(svg.contains(label), "missing {label}");
+        }
+        // An empty run still draws axes rather than failing.
+        assert!(timeline_svg(&[]).unwrap().starts_with("<svg"));
+    }
+
+    #[test]
+    fn counts_are_short() {
+        assert_eq!(format_count(65536.0), "64Ki");
+        assert_eq!(format_count(4194304.0), "4Mi");
+        assert_eq!(format_count(1.5 * 1048576.0), "1536Ki");
+        assert_eq!(format_count(32000.0), "32000");
+    }
+}

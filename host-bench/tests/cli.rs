@@ -1,0 +1,446 @@
+//! host-bench as users run it: the built binary, small heaps, real files.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The documented report format, the same text `--help` prints.
+const SCHEMA: &str = include_str!("../src/schema.txt");
+
+/// Flags that keep a run to a fraction of a second.
+const SMALL: [&str; 6] = ["--objects", "1000", "--shape", "random,list", "--reps", "2"];
+
+/// Runs host-bench in `dir` (so its default output folder lands there).
+fn bench_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_host-bench"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("host-bench runs")
+}
+
+fn bench(args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    bench_in(dir.path(), args)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Asserts the run failed with status 2 and `needle` in its message.
+fn fails_with(args: &[&str], needle: &str) {
+    let o = bench(args);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains(needle),
+        "{args:?}: expected {needle:?} in:\n{}",
+        stderr(&o)
+    );
+}
+
+/// The field names the schema documents ("machine.cores" for nested ones).
+fn documented_fields() -> Vec<&'static str> {
+    SCHEMA
+        .lines()
+        .filter_map(|l| {
+            let l = l.strip_prefix("  ").filter(|l| !l.starts_with(' '))?;
+            let name = l.split_whitespace().next()?;
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.' || c.is_ascii_digit())
+                .then_some(name)
+        })
+        .collect()
+}
+
+fn read_lines(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).expect("report written");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+#[test]
+fn unknown_backend_lists_the_available_ones() {
+    fails_with(
+        &["--backend", "cuda"],
+        "unknown backend `cuda`; available: cpu-serial, cpu, bfs",
+    );
+}
+
+#[test]
+fn gpu_backend_says_why_it_is_missing() {
+    for name in ["gpu", "vulkan", "metal", "dx12", "gl"] {
+        fails_with(
+            &["--backend", name, "--objects", "100", "--no-out"],
+            &format!(
+                "backend {name} is not available: this build has no GPU support (feature `gpu`)"
+            ),
+        );
+    }
+}
+
+#[test]
+fn bad_values_are_rejected_clearly() {
+    fails_with(&["--shape", "blob"], "invalid value 'blob' for '--shape");
+    fails_with(&["--shape", "blob"], "random, list, tree, wide, powerlaw");
+    fails_with(&["--objects", "0"], "a heap needs at least 1 object");
+    fails_with(
+        &["--objects", "12x"],
+        "`12x` is not a whole number of objects",
+    );
+    fails_with(&["--objects", "9000000000"], "32-bit object indices");
+    fails_with(
+        &["--reps", "many"],
+        "`many` is not a whole number of repetitions",
+    );
+    fails_with(&["--reps", "0"], "at least 1 timed repetition");
+    fails_with(&["--threads", "0"], "at least 1 thread is needed");
+    fails_with(&["--seed=-1"], "invalid value '-1' for '--seed");
+    fails_with(&["--frobnicate"], "unexpected argument '--frobnicate'");
+    fails_with(
+        &["--heap", "x.img", "--shape", "list"],
+        "cannot be used with",
+    );
+}
+
+#[test]
+fn too_large_heaps_name_the_sizes() {
+    fails_with(
+        &["--objects", "2000000000", "--shape", "random", "--no-out"],
+        "heap too large: random, 2000000000 objects × 4 ptrs, seed 42 needs about 8000000000 pointer slots",
+    );
+}
+
+#[test]
+fn save_needs_exactly_one_heap() {
+    fails_with(
+        &[
+            "--objects",
+            "100,200",
+            "--shape",
+            "list",
+            "--save",
+            "h.img",
+            "--no-out",
+        ],
+        "--save writes one heap, but this invocation builds 2",
+    );
+}
+
+#[test]
+fn json_carries_every_documented_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let mut args = SMALL.to_vec();
+    args.extend(["--no-out", "--json", json.to_str().unwrap()]);
+    let o = bench_in(dir.path(), &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let runs = read_lines(&json);
+    // 2 shapes × 3 CPU backends.
+    assert_eq!(runs.len(), 6);
+    let fields = documented_fields();
+    assert!(fields.len() > 30, "schema parsed to {fields:?}");
+    for r in &runs {
+        for f in &fields {
+            let v = match f.split_once('.') {
+                Some((a, b)) => r.get(a).and_then(|o| o.get(b)),
+                None => r.get(*f),
+            };
+            assert!(v.is_some(), "field {f} missing from {r}");
+        }
+        assert_eq!(r["schema"], 2);
+        assert_eq!(r["mode"], "stw");
+        assert!(r["adapter"].is_null(), "CPU backends have no adapter");
+        assert!(r["upload_s"].is_null() && r["batches"].is_null());
+        assert_eq!(r["verified"], true);
+        assert_eq!(r["objects"], 1000);
+        assert_eq!(r["mark_times_s"].as_array().map(Vec::len), Some(2));
+        let (min, med, max) = (
+            r["mark_s"].as_f64().unwrap(),
+            r["mark_median_s"].as_f64().unwrap(),
+            r["mark_max_s"].as_f64().unwrap(),
+        );
+        assert!(min <= med && med <= max, "{min} {med} {max}");
+        assert!(r["machine"]["cores"].as_u64().unwrap() >= 1);
+        assert!(r["ratio_to_bfs"].as_f64().unwrap() > 0.0);
+    }
+    let bfs: Vec<&Value> = runs.iter().filter(|r| r["backend"] == "bfs").collect();
+    assert_eq!(bfs.len(), 2);
+    assert!(bfs.iter().all(|r| r["ratio_to_bfs"] == 1.0));
+    // Every field written is documented, too.
+    for (k, v) in runs[0].as_object().unwrap() {
+        assert!(fields.contains(&k.as_str()), "{k} is not documented");
+        if let Some(m) = v.as_object().filter(|_| k == "machine") {
+            for mk in m.keys() {
+                let name = format!("machine.{mk}");
+                assert!(fields.contains(&name.as_str()), "{name} is not documented");
+            }
+        }
+    }
+}
+
+#[test]
+fn json_on_stdout_moves_the_table_to_stderr() {
+    let mut args = SMALL.to_vec();
+    args.extend(["--no-out", "--json", "-", "--backend", "bfs"]);
+    let o = bench(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("stdout is only JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(stderr(&o).contains("M edges/s"));
+}
+
+#[test]
+fn help_documents_the_schema() {
+    let o = bench(&["--help"]);
+    assert!(o.status.success());
+    let s = stdout(&o);
+    for needle in [
+        "edges_per_s_median",
+        "machine.cpu_model",
+        "--compare",
+        "default suite",
+    ] {
+        assert!(s.contains(needle), "--help lacks {needle}");
+    }
+}
+
+#[test]
+fn table_has_every_column_and_quiet_when_piped() {
+    let mut args = SMALL.to_vec();
+    args.push("--no-out");
+    let o = bench(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    let header = s.lines().next().unwrap();
+    for col in [
+        "backend",
+        "adapter",
+        "shape",
+        "objects",
+        "edges",
+        "marked",
+        "thr",
+        "median ms",
+        "spread",
+        "M edges/s",
+        "vs bfs",
+        "batches",
+        "verified",
+    ] {
+        assert!(header.contains(col), "no {col} column in {header}");
+    }
+    assert_eq!(s.lines().filter(|l| l.ends_with("yes")).count(), 6);
+    assert!(s.contains("not run: gpu, vulkan, metal, dx12, gl"));
+    // No progress bar when stderr is not a terminal.
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
+fn out_dir_gets_report_csv_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = bench_in(
+        dir.path(),
+        &[
+            "--objects",
+            "500,2000",
+            "--shape",
+            "random,tree",
+            "--reps",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&format!("{}", out.join("throughput.svg").display())));
+    assert_eq!(read_lines(&out.join("report.json")).len(), 12);
+    let csv = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("backend,adapter,shape,heap,objects,"));
+    assert_eq!(lines.count(), 12);
+    for svg in ["throughput.svg", "scaling.svg"] {
+        let body = std::fs::read_to_string(out.join(svg)).unwrap();
+        assert!(body.starts_with("<svg") && body.len() > 1000, "{svg}");
+        assert!(body.contains("tree"), "{svg} lacks the shape");
+    }
+    // One size: no scaling plot, and the earlier one is not left behind.
+    let o = bench_in(
+        dir.path(),
+        &[
+            "--objects",
+            "500",
+            "--shape",
+            "list",
+            "--reps",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("throughput.svg").exists());
+    assert!(!out.join("scaling.svg").exists());
+}
+
+#[test]
+fn default_out_dir_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = bench_in(
+        dir.path(),
+        &["--objects", "300", "--shape", "tree", "--reps", "1"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("wrote host-bench-report/report.json"));
+    assert!(dir.path().join("host-bench-report/runs.csv").exists());
+}
+
+#[test]
+fn verify_passes_on_a_good_heap() {
+    for shape in ["random", "list", "tree", "wide", "powerlaw"] {
+        let o = bench(&[
+            "--verify",
+            "--shape",
+            shape,
+            "--objects",
+            "3000",
+            "--reps",
+            "1",
+            "--threads",
+            "1,2",
+            "--no-out",
+        ]);
+        assert!(o.status.success(), "{shape}: {}", stderr(&o));
+        let s = stdout(&o);
+        // cpu-serial once, cpu and bfs at each of two thread counts.
+        assert_eq!(s.lines().filter(|l| l.ends_with("yes")).count(), 5, "{s}");
+    }
+    let o = bench(&[
+        "--no-verify",
+        "--shape",
+        "list",
+        "--objects",
+        "100",
+        "--reps",
+        "1",
+        "--no-out",
+    ]);
+    assert!(o.status.success());
+    assert!(!stdout(&o).contains("yes"));
+}
+
+#[test]
+fn compare_prints_ratios_between_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    for p in [&a, &b] {
+        let mut args = SMALL.to_vec();
+        args.extend(["--no-out", "--json", p.to_str().unwrap()]);
+        let o = bench_in(dir.path(), &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    // Two saved reports, no runs.
+    let o = bench_in(
+        dir.path(),
+        &[
+            "--compare",
+            a.to_str().unwrap(),
+            "--against",
+            b.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(s.contains("6 of 6 runs matched"), "{s}");
+    assert!(s.contains("geometric mean ratio"), "{s}");
+    assert!(s.lines().filter(|l| l.contains("x  ")).count() >= 6, "{s}");
+    // This invocation's runs against a saved report.
+    let mut args = vec![
+        "--objects",
+        "1000",
+        "--shape",
+        "list",
+        "--reps",
+        "2",
+        "--no-out",
+    ];
+    args.extend(["--compare", a.to_str().unwrap()]);
+    let o = bench_in(dir.path(), &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(s.contains("3 of 3 runs matched"), "{s}");
+    assert!(s.contains("3 of its runs not run now"), "{s}");
+}
+
+#[test]
+fn compare_with_a_missing_or_bad_report_fails_first() {
+    fails_with(&["--compare", "nope.json"], "nope.json: No such file");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "not json\n").unwrap();
+    fails_with(
+        &["--compare", bad.to_str().unwrap()],
+        "line 1: not a host-bench report",
+    );
+}
+
+#[test]
+
+fn saved_heap_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("heap.img");
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    let o = bench_in(
+        dir.path(),
+        &[
+            "--shape",
+            "powerlaw",
+            "--objects",
+            "5000",
+            "--reps",
+            "1",
+            "--no-out",
+            "--save",
+            img.to_str().unwrap(),
+            "--json",
+            a.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("saved the heap to"));
+    let o = bench_in(
+        dir.path(),
+        &[
+            "--heap",
+            img.to_str().unwrap(),
+            "--reps",
+            "1",
+            "--no-out",
+            "--verify",
+            "--json",
+            b.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (built, loaded) = (read_lines(&a), read_lines(&b));
+    assert_eq!(built.len(), loaded.len());
+    for (x, y) in built.iter().zip(&loaded) {
+        for f in ["objects", "edges", "marked", "bytes_marked"] {
+            assert_eq!(x[f], y[f], "{f}");
+        }
+        assert_eq!(y["shape"], "image");
+        assert_eq!(y["verified"], true);
+    }
+}
