@@ -40,12 +40,12 @@
 #[cfg(loom)]
 use loom::sync::{
     atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::*},
-    Arc, Condvar, Mutex,
+    Arc, Condvar, Mutex, MutexGuard,
 };
 #[cfg(not(loom))]
 use std::sync::{
     atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::*},
-    Arc, Condvar, Mutex,
+    Arc, Condvar, Mutex, MutexGuard,
 };
 
 use std::collections::VecDeque;
@@ -112,6 +112,7 @@ pub struct AssistQueue {
     wake: Condvar,
     /// Queue length, readable without the lock for `flush_bg_credit`'s fast
     /// path (Go reads `work.assistQueue.q.empty()` racily in the same way).
+    /// Only ever changed by read-modify-writes, under the queue lock.
     queued: AtomicUsize,
     /// Background scan credit available to steal (Go's
     /// `gcController.bgScanCredit`).
@@ -142,21 +143,43 @@ impl AssistQueue {
     /// background scan work, in FIFO order, and adds the rest to background
     /// credit. See the module documentation.
     pub fn flush_bg_credit(&self, scan_work: i64, ratios: AssistRatios) {
-        if self.queued.load(SeqCst) == 0 {
-            // Fast path: nobody is parked. An assist parking now publishes
-            // `queued` before it re-checks the credit, both SeqCst like this
-            // load and add, so either we see it queued or it sees this credit
-            // (Go leaves this window open and waits for the next flush).
-            self.bg_scan_credit.fetch_add(scan_work, SeqCst);
+        if self.queued.load(Acquire) != 0 {
+            let g = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            self.pay_queue(g, scan_work, ratios);
             return;
         }
+        // Fast path: nobody is parked, so the work is background credit.
+        self.bg_scan_credit.fetch_add(scan_work, AcqRel);
+        // Go stops here and leaves a window: an assist that queued itself
+        // after our check and re-checked the credit before our add would
+        // sleep until the next flush. We close it Dekker-style: the assist
+        // bumps `queued` then reads the credit, we add the credit then read
+        // `queued`. Every access in this handshake is a read-modify-write
+        // (a read is `fetch_add(0)`), so the two counters' modification
+        // orders chain through acquire/release: whichever of us comes second
+        // sees the other. If we see the assist, we take back what is left
+        // of our credit and pay it through the queue under the lock, which
+        // the assist holds until it is really waiting.
+        if self.queued.fetch_add(0, AcqRel) == 0 {
+            return;
+        }
+        let g = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let back = self.bg_scan_credit.load(Acquire).min(scan_work);
+        if back > 0 {
+            self.bg_scan_credit.fetch_sub(back, AcqRel);
+            self.pay_queue(g, back, ratios);
+        }
+    }
+
+    /// The queue walk of `gcFlushBgCredit`, under the queue lock.
+    fn pay_queue(&self, mut g: MutexGuard<'_, Queue>, scan_work: i64, ratios: AssistRatios) {
         let mut scan_bytes = (scan_work as f64 * ratios.bytes_per_work) as i64;
-        let mut g = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        let mut woke = false;
+        let mut woke = 0;
         while scan_bytes > 0 {
             let Some(head) = g.q.front().cloned() else {
                 break;
             };
+            // The assist's balance is negative: it is in debt.
             let debt = head.bytes.load(Acquire);
             if scan_bytes + debt >= 0 {
                 // Pay this assist's whole debt and wake it.
@@ -164,7 +187,7 @@ impl AssistQueue {
                 head.bytes.store(0, Release);
                 head.woken.store(true, Release);
                 g.q.pop_front();
-                woke = true;
+                woke += 1;
             } else {
                 // Pay part of it, and move it to the back so a large debt
                 // does not hold up the small ones behind it.
@@ -177,14 +200,14 @@ impl AssistQueue {
                 break;
             }
         }
-        self.queued.store(g.q.len(), Release);
+        self.queued.fetch_sub(woke, AcqRel);
         if scan_bytes > 0 {
             // Convert what is left back from bytes to work.
             let w = (scan_bytes as f64 * ratios.work_per_byte) as i64;
             self.bg_scan_credit.fetch_add(w, AcqRel);
         }
         drop(g);
-        if woke {
+        if woke > 0 {
             self.wake.notify_all();
         }
     }
@@ -200,12 +223,13 @@ impl AssistQueue {
         }
         me.woken.store(false, Release);
         g.q.push_back(me.clone());
-        self.queued.store(g.q.len(), SeqCst);
+        self.queued.fetch_add(1, AcqRel);
         // Re-check for credit now that we are queued but can still back out:
-        // a flush may have gone through the fast path since our steal.
-        if self.bg_scan_credit.load(SeqCst) > 0 {
+        // a flush may have gone through the fast path since our steal (see
+        // `flush_bg_credit` for why this read is a read-modify-write).
+        if self.bg_scan_credit.fetch_add(0, AcqRel) > 0 {
             g.q.pop_back();
-            self.queued.store(g.q.len(), SeqCst);
+            self.queued.fetch_sub(1, AcqRel);
             return ParkOutcome::Retry;
         }
         self.parks.fetch_add(1, Relaxed);
@@ -224,7 +248,7 @@ impl AssistQueue {
             for a in g.q.drain(..) {
                 a.woken.store(true, Release);
             }
-            self.queued.store(0, Release);
+            self.queued.swap(0, AcqRel);
             drop(g);
             self.wake.notify_all();
         }

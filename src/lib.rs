@@ -7,6 +7,7 @@
 pub mod assist;
 pub mod barrier;
 pub mod baseline;
+pub mod collector;
 pub mod heap;
 pub mod mark;
 pub mod pacer;

@@ -1594,7 +1594,6 @@ fn scannable_stack_batches_locally() {
     assert_eq!(p.max_stack_scan(), 2048);
 }
 
-
 #[test]
 fn worker_split_struct_is_public() {
     let s = MarkWorkerSplit {
