@@ -343,7 +343,7 @@ pub struct Collector {
 impl Collector {
     /// Creates a collector over `heap` and starts its driver thread.
     pub fn new(heap: Arc<Heap>, config: CollectorConfig) -> Result<Collector, CollectorError> {
-        let pacer = Pacer::new(config.pacer.clone())?;
+        let pacer = Pacer::new(config.pacer)?;
         pacer.add_globals(heap.globals().len() as i64 * WORD_BYTES as i64);
         // The heap may hold objects already: count them as live and
         // scannable, as if they had survived a previous cycle.

@@ -15,7 +15,7 @@
 //!
 //! The same seed always builds the same heap.
 
-use super::{Heap, HeapConfig, WORD_BYTES};
+use super::{Heap, HeapConfig, HeapError, WORD_BYTES};
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -85,12 +85,43 @@ const SCALAR_BYTES: u32 = 16;
 /// Pareto exponent of the power-law shape: heavy-tailed with a finite mean.
 const POWERLAW_ALPHA: f64 = 1.5;
 
+/// Builds the heap described by `spec`, or says why it cannot: the heap's
+/// indices are 32-bit, so the total slot count and each object's size must
+/// fit in a `u32`.
+pub fn try_build(spec: &ShapeSpec) -> Result<Heap, HeapError> {
+    let limit = u64::from(u32::MAX);
+    let n = u64::from(spec.objects.max(1));
+    // Every shape's slot count is at most n * ptrs (wide: n + n * ptrs);
+    // powerlaw's is random, so it is checked again once drawn.
+    let bound = n * (u64::from(spec.ptrs) + 1);
+    if bound > limit {
+        return Err(HeapError::CapacityTooLarge {
+            what: "slots",
+            requested: bound,
+            limit,
+        });
+    }
+    build_checked(spec)
+}
+
 /// Builds the heap described by `spec`.
+///
+/// # Panics
+///
+/// If the heap cannot be built (see [`try_build`]); use `try_build` for
+/// sizes that come from a user.
 pub fn build(spec: &ShapeSpec) -> Heap {
+    match try_build(spec) {
+        Ok(h) => h,
+        Err(e) => panic!("cannot build {spec:?}: {e}"),
+    }
+}
+
+fn build_checked(spec: &ShapeSpec) -> Result<Heap, HeapError> {
     let n = spec.objects.max(1);
     let k = spec.ptrs;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(spec.seed);
-    let mut below = |m: u32| -> u32 { ((rng.next_u64() >> 32) * u64::from(m) >> 32) as u32 };
+    let mut below = |m: u32| -> u32 { (((rng.next_u64() >> 32) * u64::from(m)) >> 32) as u32 };
     // Per-object slot counts, then the slots themselves.
     let mut counts: Vec<u32> = vec![0; n as usize];
     let mut roots: Vec<u32> = Vec::new();
@@ -128,6 +159,23 @@ pub fn build(spec: &ShapeSpec) -> Heap {
         }
     }
     let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+    let limit = u64::from(u32::MAX);
+    if total > limit {
+        return Err(HeapError::CapacityTooLarge {
+            what: "slots",
+            requested: total,
+            limit,
+        });
+    }
+    let largest = counts.iter().copied().max().unwrap_or(0);
+    let largest_size = u64::from(largest) * WORD_BYTES + u64::from(SCALAR_BYTES);
+    if largest_size > limit {
+        return Err(HeapError::CapacityTooLarge {
+            what: "bytes in one object",
+            requested: largest_size,
+            limit,
+        });
+    }
     let mut slots = Vec::with_capacity(total as usize);
     match spec.shape {
         Shape::Random | Shape::PowerLaw => {
@@ -163,14 +211,20 @@ pub fn build(spec: &ShapeSpec) -> Heap {
     debug_assert_eq!(slots.len() as u64, total);
     let objects: Vec<(u32, u32)> = counts
         .iter()
-        .map(|&c| ((u64::from(c) * WORD_BYTES) as u32 + SCALAR_BYTES, c))
+        .map(|&c| (c * WORD_BYTES as u32 + SCALAR_BYTES, c))
         .collect();
     let no_extra = HeapConfig {
         max_objects: 0,
         max_slots: 0,
         globals: 0,
     };
-    Heap::from_parts(&objects, slots, roots, Vec::new(), no_extra)
+    Ok(Heap::from_parts(
+        &objects,
+        slots,
+        roots,
+        Vec::new(),
+        no_extra,
+    ))
 }
 
 #[cfg(test)]
@@ -230,5 +284,22 @@ mod tests {
         assert!((2.0..8.0).contains(&mean), "mean degree {mean}");
         let max = (0..p.len()).map(|i| p.desc(i).nslots).max().unwrap();
         assert!(max > 100, "heavy tail expected, max degree {max}");
+    }
+
+    #[test]
+    fn oversized_specs_are_refused_not_truncated() {
+        let huge = ShapeSpec {
+            shape: Shape::Random,
+            objects: u32::MAX,
+            ptrs: 4,
+            roots: 1,
+            seed: 0,
+        };
+        let e = try_build(&huge).unwrap_err();
+        assert!(
+            matches!(e, HeapError::CapacityTooLarge { what: "slots", .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("4294967295"), "{e}");
     }
 }

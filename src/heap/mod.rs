@@ -35,7 +35,7 @@
 mod build;
 mod image;
 
-pub use build::{build, Shape, ShapeSpec};
+pub use build::{build, try_build, Shape, ShapeSpec};
 pub use image::{
     load_image, load_image_file, save_image, save_image_file, ImageCount, ImageError, ImageSection,
     IMAGE_MAGIC, IMAGE_VERSION,

@@ -11,5 +11,5 @@ pub use drain::{
     DrainFlags, DrainHooks, Marker, NoHooks, DRAIN_CHECK_THRESHOLD, GC_CREDIT_SLACK,
     MAX_OBLET_BYTES, OBLET_SLOTS, ROOT_BLOCK_SLOTS, SCAN_BATCH,
 };
-pub use stw::{mark_stw, mark_stw_with, MarkResult};
+pub use stw::{mark_stw, mark_stw_in, mark_stw_with, MarkResult};
 pub use work::{GcWork, GreyItem, WorkBuf, WorkLists, WorkerStats, WORKBUF_BYTES, WORKBUF_OBJS};

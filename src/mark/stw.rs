@@ -44,27 +44,42 @@ pub fn mark_stw(heap: &Arc<Heap>, threads: usize) -> MarkResult {
 /// [`mark_stw`] with the scanning done by `backend`.
 pub fn mark_stw_with(heap: &Arc<Heap>, threads: usize, backend: &dyn ScanBackend) -> MarkResult {
     let threads = threads.max(1);
+    if threads > 1 {
+        if let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+            return mark_stw_in(&pool, heap, backend);
+        }
+        // No threads to be had: one worker still marks exactly.
+    }
+    mark_on(heap, backend, 1, |run| vec![run()])
+}
+
+/// [`mark_stw_with`] on an existing pool, one worker per pool thread, so that
+/// repeated marks (benchmarks) do not pay for starting threads.
+pub fn mark_stw_in(
+    pool: &rayon::ThreadPool,
+    heap: &Arc<Heap>,
+    backend: &dyn ScanBackend,
+) -> MarkResult {
+    let n = pool.current_num_threads();
+    mark_on(heap, backend, n, |run| pool.broadcast(|_| run()))
+}
+
+fn mark_on(
+    heap: &Arc<Heap>,
+    backend: &dyn ScanBackend,
+    workers: usize,
+    spawn: impl FnOnce(&(dyn Fn() -> WorkerStats + Sync)) -> Vec<WorkerStats>,
+) -> MarkResult {
     let m = Marker::new(heap.clone());
     m.prepare_roots();
-    m.set_nproc(threads as u32);
+    m.set_nproc(workers as u32);
     let run = || {
         let mut gcw = GcWork::new();
         backend.drain(&m, &mut gcw, DrainFlags::empty(), &NoHooks);
         m.dispose(&mut gcw);
         gcw.stats
     };
-    let workers = if threads == 1 {
-        vec![run()]
-    } else {
-        match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
-            Ok(pool) => pool.broadcast(|_| run()),
-            // No threads to be had: one worker still marks exactly.
-            Err(_) => {
-                m.set_nproc(1);
-                vec![run()]
-            }
-        }
-    };
+    let workers = spawn(&run);
     debug_assert!(!m.work_available());
     MarkResult {
         marked: m.bits().count(),
