@@ -64,10 +64,14 @@ fn paid_assist_always_wakes_and_credit_is_conserved() {
 }
 
 /// Two assists, one flush too small for both, then the end of the cycle:
-/// nobody is left asleep.
+/// nobody is left asleep. Three threads: bounded to three preemptions per
+/// execution (loom's usual bound; bugs of this kind need one or two) so the
+/// search finishes in CI time.
 #[test]
 fn end_of_cycle_wakes_everyone() {
-    loom::model(|| {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(3);
+    model.check(|| {
         let q = Arc::new(AssistQueue::new());
         q.set_blacken_enabled(true);
         let r = ONE_TO_ONE;
