@@ -14,3 +14,8 @@ pub mod mark;
 pub mod pacer;
 pub mod scan;
 pub mod verify;
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
