@@ -53,7 +53,7 @@ use crate::pacer::{GcTriggerKind, MarkWorkerMode, Pacer, PacerConfig, PacerError
 use crate::scan::{CpuScan, ScanBackend};
 use crate::verify::{check_covers, reachable};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::*};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -260,6 +260,7 @@ enum Dest {
 struct DriverState {
     requested: Option<GcTriggerKind>,
     shutdown: bool,
+    cycles_started: u64,
     cycles_done: u64,
 }
 
@@ -313,6 +314,9 @@ struct Inner {
     epoch: Instant,
     /// Stack bytes last reported to the pacer as scannable.
     reported_stack_bytes: AtomicU64,
+    /// The marker's scan-work counters as last passed on to the pacer
+    /// (heap, stack, globals).
+    synced_scan_work: [AtomicI64; 3],
 }
 
 /// The collector: heap, pacer, marker, assist queue and driver thread.
@@ -373,6 +377,7 @@ impl Collector {
             stats: Mutex::new(Vec::new()),
             epoch: Instant::now(),
             reported_stack_bytes: AtomicU64::new(0),
+            synced_scan_work: Default::default(),
         });
         let d = inner.clone();
         let driver = std::thread::Builder::new()
@@ -527,6 +532,12 @@ impl Inner {
                     d = self.driver_cv.wait(d).unwrap_or_else(|p| p.into_inner());
                 }
             };
+            // Go's gcStart re-tests the trigger once it owns the start: a
+            // request raised while the previous cycle was starting is stale.
+            if kind == GcTriggerKind::Heap && !self.pacer.heap_trigger_reached() {
+                self.driver_cv.notify_all();
+                continue;
+            }
             self.run_cycle(kind);
             let mut d = lock(&self.driver);
             d.cycles_done += 1;
@@ -534,12 +545,27 @@ impl Inner {
         }
     }
 
-    fn request_cycle(&self, kind: GcTriggerKind) {
+    /// Asks the driver for a cycle and waits until it has started (or the
+    /// driver found the request stale). Go's allocating goroutine runs
+    /// `gcStart` itself, so it and every other goroutine past the trigger
+    /// stop allocating until marking is on; waiting here keeps mutators from
+    /// running the heap far past the trigger while the driver gets going.
+    fn request_cycle_and_wait(&self, kind: GcTriggerKind) {
         let mut d = lock(&self.driver);
+        let started = d.cycles_started;
         if d.requested.is_none() {
             d.requested = Some(kind);
             self.driver_cv.notify_all();
         }
+        while d.cycles_started == started && d.requested.is_some() && !d.shutdown {
+            d = self.driver_cv.wait(d).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Records that a cycle's marking is on and releases waiting mutators.
+    fn cycle_started(&self) {
+        lock(&self.driver).cycles_started += 1;
+        self.driver_cv.notify_all();
     }
 
     /// Runs `f` with the world stopped: every mutator between operations and
@@ -599,6 +625,9 @@ impl Inner {
                 .add_scannable_stack(stack_bytes as i64 - prev as i64);
             let trigger = self.pacer.trigger().0;
             self.marker.prepare_roots();
+            for c in &self.synced_scan_work {
+                c.store(0, Relaxed);
+            }
             self.barrier_on.store(true, SeqCst);
             self.workers_stop.store(false, SeqCst);
             self.pacer.start_cycle(self.now_ns(), self.procs, kind);
@@ -609,6 +638,7 @@ impl Inner {
             self.counters.peak_live.store(live, Relaxed);
             (live, trigger)
         });
+        self.cycle_started();
         let goal = self.pacer.heap_goal();
         let dedicated = self.pacer.dedicated_mark_workers_needed().max(0);
         let fractional = self.pacer.fractional_utilization_goal();
@@ -632,6 +662,7 @@ impl Inner {
         // Termination (gcMarkDone).
         let (marked, verified) = loop {
             std::thread::sleep(TERMINATION_POLL);
+            self.sync_scan_work();
             if self.marker.work_available() || self.backend.has_pending_work() {
                 continue;
             }
@@ -662,6 +693,7 @@ impl Inner {
                 for l in locals.iter_mut() {
                     self.flush_alloc(l);
                 }
+                self.sync_scan_work();
                 self.pacer
                     .add_assist_time(self.counters.assist_ns.load(Relaxed) as i64);
                 self.pacer.end_cycle(self.now_ns(), self.procs, kind == GcTriggerKind::Cycle);
@@ -743,8 +775,31 @@ impl Inner {
         std::mem::take(&mut l.gcw.flushed_work)
     }
 
+    /// Passes the scan work the marker's counters gained since the last call
+    /// on to the pacer, whose `revise` and `end_cycle` read it (Go's workers
+    /// add to `gcController.heapScanWork` directly; here the marker keeps
+    /// its own counters so it can run without a pacer).
+    fn sync_scan_work(&self) {
+        let m = &self.marker;
+        let now = [
+            m.heap_scan_work.load(Relaxed),
+            m.stack_scan_work.load(Relaxed),
+            m.globals_scan_work.load(Relaxed),
+        ];
+        let mut d = [0i64; 3];
+        for (i, (synced, v)) in self.synced_scan_work.iter().zip(now).enumerate() {
+            d[i] = v - synced.swap(v, AcqRel);
+        }
+        self.pacer.add_heap_scan_work(d[0]);
+        self.pacer.add_stack_scan_work(d[1]);
+        self.pacer.add_globals_scan_work(d[2]);
+    }
+
     /// Reports a mutator's unreported allocation to the pacer.
     fn flush_alloc(&self, l: &mut MutatorLocal) {
+        if self.barrier_on.load(Relaxed) {
+            self.sync_scan_work();
+        }
         if l.alloc_unflushed != 0 || l.scan_unflushed != 0 {
             self.pacer.update(l.alloc_unflushed, l.scan_unflushed);
             l.alloc_unflushed = 0;
@@ -777,6 +832,11 @@ impl Inner {
             let gate = self.drain_gate.read().unwrap_or_else(|p| p.into_inner());
             if self.workers_stop.load(Acquire) {
                 break;
+            }
+            if mode == MarkWorkerMode::Dedicated {
+                // Go's findRunnableGCWorker claims a slot that
+                // markWorkerStop gives back.
+                self.pacer.try_claim_dedicated_worker();
             }
             let t = Instant::now();
             DRAIN_START.with(|s| s.set(Some(t)));
@@ -903,7 +963,11 @@ impl Mutator {
         if l.alloc_unflushed >= ALLOC_FLUSH_BYTES {
             inner.flush_alloc(&mut l);
             if !inner.barrier_on.load(Relaxed) && inner.pacer.heap_trigger_reached() {
-                inner.request_cycle(GcTriggerKind::Heap);
+                // The new object is reachable only from this operation's
+                // destination; release the mutator before waiting, so the
+                // start can stop the world.
+                drop(l);
+                inner.request_cycle_and_wait(GcTriggerKind::Heap);
             }
         }
         Ok(obj)
