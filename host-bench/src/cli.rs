@@ -64,10 +64,10 @@ second against the `bfs` floor (a plain parallel BFS over the same heap).
 
 With no arguments, runs the default suite: every backend this build has, the
 shapes random, list, tree, wide and powerlaw at 262144, 1048576 and 4194304
-objects, then a short concurrent run (2 mutators, 10 cycles; SUITE_TIME on
-2 cores in all), verifies every mark and every cycle, prints one table and the
-cycles' trace lines, and writes report.json, runs.csv and SVG plots to
-./host-bench-report.
+objects, then a short concurrent run (2 mutators, 10 cycles); 35-45 s on
+2 cores in all, about 2 s of it the concurrent run. It verifies every mark and
+every cycle, prints one table and the cycles' trace lines, and writes
+report.json, runs.csv and SVG plots to ./host-bench-report.
 
 Each run is one warm-up mark (untimed, verified) and --reps timed marks (each
 verified outside the timed region). The table gives the median mark time, its
