@@ -71,16 +71,16 @@ pub const FULL_FRACTION: f64 = 0.9;
 /// How much more the mutators may allocate than the starting heap's runway
 /// times the cycles. Objects allocated during a mark are allocated black and
 /// count as marked, so each cycle's live heap, and with it the next goal,
-/// exceeds the starting heap by what the mutators allocated while it marked:
-/// measured at 2 mutators over the default heap (release build, 2 cores),
-/// cycles allocated 1.4 times the starting heap's runway. 2 leaves room for
-/// slower marks (debug builds, busy machines) and the cycle in flight as the
-/// mutators stop.
+/// exceeds the starting heap by what the mutators allocated while it marked.
+/// Measured with 2 mutators over the default heap for 20 cycles (release
+/// build, 2 cores), they allocated 1.2-1.3 times `(cycles + 1) × runway`;
+/// a debug build, whose marks are several times slower, hit 1.5 and more.
+/// 2 leaves room for slow marks and busy machines.
 pub const ARENA_SLACK: f64 = 2.0;
 
 /// Bytes per object the arena reserves an object for: the program allocates
-/// 48-byte objects with 4 slots and (a third of its links) 16-byte leaves, a
-/// mean of about 37 bytes, so one object per 32 bytes leaves room.
+/// 48-byte objects with 4 slots and (a third of its links) 16-byte leaves,
+/// 41 bytes on average as measured, so one object per 32 bytes leaves room.
 const ARENA_BYTES_PER_OBJECT: u64 = 32;
 
 /// Bytes per slot the arena reserves a slot for: the program's densest
@@ -396,8 +396,10 @@ pub struct Measured {
     pub start_edges: u64,
     /// The arena's capacity.
     pub arena: HeapConfig,
-    /// Objects and bytes in the arena when the mutators stopped.
+    /// Objects in the arena when the mutators stopped.
     pub allocated_objects: u64,
+    /// Pointer slots in the arena when the mutators stopped.
+    pub allocated_slots: u64,
     /// Bytes in the arena when the mutators stopped.
     pub allocated_bytes: u64,
     /// Building the starting heap and copying it into the arena, seconds.
@@ -536,6 +538,7 @@ pub fn run(
         mutator_ops += r.map_err(collector_err)?;
     }
     let allocated_objects = u64::from(heap.len());
+    let allocated_slots = u64::from(heap.slots_len());
     let allocated_bytes = heap.allocated_bytes();
     let mut cycles = c.stats();
     // Dropping the collector lets a cycle in flight finish.
@@ -554,6 +557,7 @@ pub fn run(
         start_edges,
         arena,
         allocated_objects,
+        allocated_slots,
         allocated_bytes,
         build_s,
         duration_s,

@@ -149,6 +149,8 @@ pub struct ConcurrentRun {
     pub arena_slots: u64,
     /// Objects in the arena when the mutators stopped.
     pub allocated_objects: u64,
+    /// Pointer slots in the arena when the mutators stopped.
+    pub allocated_slots: u64,
     /// Bytes in the arena when the mutators stopped.
     pub allocated_bytes: u64,
     /// Building the starting heap and copying it into the arena, seconds.
@@ -644,9 +646,14 @@ pub fn concurrent_text(runs: &[ConcurrentRun]) -> String {
     }
     out.push_str(&t.render());
     for r in runs.iter().filter(|r| r.stop_reason != "cycles") {
+        let why = if r.gogc.is_none() && r.memory_limit.is_none() {
+            "with GOGC off and no memory limit the pacer never starts a cycle"
+        } else {
+            "it is sized for --cycles at --gogc, and this run allocated more"
+        };
         out.push_str(&format!(
             "note: {} stopped after {} of {} cycles: the arena ({} objects, {} slots) was {:.0}% \
-             full; it is sized for --cycles at --gogc, and this run allocated more\n",
+             full; {why}\n",
             r.describe(),
             r.cycles.len(),
             r.cycles_requested,

@@ -581,6 +581,7 @@ pub fn execute_concurrent(
                 arena_objects: m.arena.max_objects.into(),
                 arena_slots: m.arena.max_slots.into(),
                 allocated_objects: m.allocated_objects,
+                allocated_slots: m.allocated_slots,
                 allocated_bytes: m.allocated_bytes,
                 build_s: m.build_s,
                 duration_s: m.duration_s,

@@ -346,6 +346,39 @@ fn concurrent_out_dir_gets_a_timeline() {
 }
 
 #[test]
+fn concurrent_run_stops_when_the_arena_is_full() {
+    // With GOGC off and no limit no cycle starts: the mutators fill the
+    // arena, and the run stops there rather than failing.
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("c.json");
+    let mut args = concurrent("2");
+    args.extend([
+        "--gogc",
+        "off",
+        "--no-out",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let o = bench_in(dir.path(), &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(s.contains("stopped after 0 of 2 cycles"), "{s}");
+    assert!(s.contains("the pacer never starts a cycle"), "{s}");
+    let r = &read_lines(&json)[0];
+    assert_eq!(r["stop_reason"], "heap-full");
+    assert!(r["gogc"].is_null() && r["verified"].is_null());
+    assert_eq!(r["cycles"].as_array().map(Vec::len), Some(0));
+    let fill = |used: &str, cap: &str| r[used].as_f64().unwrap() / r[cap].as_f64().unwrap();
+    let (objects, slots) = (
+        fill("allocated_objects", "arena_objects"),
+        fill("allocated_slots", "arena_slots"),
+    );
+    // Stopped at 90% of one capacity, well before either ran out.
+    assert!(objects.max(slots) >= 0.9 - 1e-6, "{objects} {slots}");
+    assert!(objects < 0.95 && slots < 0.95, "{objects} {slots}");
+}
+
+#[test]
 fn concurrent_bad_values_are_rejected_clearly() {
     fails_with(&["--mutators", "0"], "at least 1 mutator is needed");
     fails_with(&["--cycles", "0"], "at least 1 cycle is needed");
