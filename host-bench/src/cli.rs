@@ -3,17 +3,57 @@
 //! Every list flag takes comma-separated values (`--objects 65536,262144`);
 //! the runs are the cross product of heaps (sizes × seeds × shapes), thread
 //! counts and backends. With no arguments at all host-bench runs the default
-//! suite: every backend this build has, every shape, three sizes.
+//! suite: every backend this build has, every shape, three sizes, then one
+//! short concurrent run with mutators.
+//!
+//! `--mutators` or `--cycles` selects the concurrent mode instead: mutator
+//! threads allocate and rewrite pointers while the collector runs paced
+//! cycles (see [`crate::concurrent`]). `--shape` and `--objects` then describe
+//! the starting live heap and default to one heap ([`CONCURRENT_SHAPE`],
+//! [`CONCURRENT_OBJECTS`]) rather than the suite's fifteen.
 
 use crate::backend::{parse_backend, Backend};
-use clap::{Parser, ValueEnum};
+use clap::{ArgGroup, Parser, ValueEnum};
 use gpumark::heap::Shape;
+use gpumark::pacer::{parse_memory_limit, GC_PERCENT_OFF, NO_MEMORY_LIMIT};
 use std::path::PathBuf;
 
 /// The sizes the default suite marks: small enough that the whole suite runs
 /// in about a minute on a 2-core machine, large enough (the biggest) that the
 /// heap is far out of cache, and three of them so a scaling plot is drawn.
-pub const DEFAULT_OBJECTS: [&str; 3] = ["262144", "1048576", "4194304"];
+pub const DEFAULT_OBJECTS: [u32; 3] = [262144, 1048576, 4194304];
+
+/// The shapes the default suite marks: every one.
+pub const DEFAULT_SHAPES: [ShapeArg; 5] = [
+    ShapeArg::Random,
+    ShapeArg::List,
+    ShapeArg::Tree,
+    ShapeArg::Wide,
+    ShapeArg::Powerlaw,
+];
+
+/// The starting live heap of a concurrent run unless `--shape` says otherwise.
+pub const CONCURRENT_SHAPE: ShapeArg = ShapeArg::Random;
+
+/// Objects in the starting live heap of a concurrent run unless `--objects`
+/// says otherwise: 262144 objects of 48 bytes are 12 MiB live, so a mark
+/// takes milliseconds (long enough for mutators to run, allocate and assist
+/// during it) while 20 cycles at GOGC=100 allocate a few hundred MiB, which
+/// the never-freeing arena can hold.
+pub const CONCURRENT_OBJECTS: u32 = 262144;
+
+/// Mutator threads of a concurrent run given only `--cycles`, and of the
+/// default suite's concurrent run.
+pub const DEFAULT_MUTATORS: usize = 2;
+
+/// Cycles of a concurrent run given only `--mutators`, and of the default
+/// suite's concurrent run: enough for the pacer to settle after its first
+/// cycle (which starts from a guessed trigger), and a second or two on
+/// 2 cores.
+pub const DEFAULT_CYCLES: u64 = 10;
+
+/// GOGC unless `--gogc` says otherwise (Go's default).
+pub const DEFAULT_GOGC: i32 = 100;
 
 /// Where the report files go unless `--out` or `--no-out` says otherwise.
 pub const DEFAULT_OUT: &str = "host-bench-report";
@@ -24,8 +64,10 @@ second against the `bfs` floor (a plain parallel BFS over the same heap).
 
 With no arguments, runs the default suite: every backend this build has, the
 shapes random, list, tree, wide and powerlaw at 262144, 1048576 and 4194304
-objects (35-45 s on 2 cores), verifies every mark, prints one table and
-writes report.json, runs.csv and SVG plots to ./host-bench-report.
+objects, then a short concurrent run (2 mutators, 10 cycles); 35-45 s on
+2 cores in all, about 2 s of it the concurrent run. It verifies every mark and
+every cycle, prints one table and the cycles' trace lines, and writes
+report.json, runs.csv and SVG plots to ./host-bench-report.
 
 Each run is one warm-up mark (untimed, verified) and --reps timed marks (each
 verified outside the timed region). The table gives the median mark time, its
@@ -33,27 +75,42 @@ spread (median absolute deviation as a percentage of the median), median
 throughput in millions of edges per second, and the ratio of that throughput to
 bfs's on the same heap and thread count. Heap building is timed separately
 (build_s in the report). The progress bar, on a terminal only, is redrawn
-between marks, never during one.";
+between marks, never during one.
+
+Concurrent mode (--mutators M, --cycles C): the heap from --shape/--objects
+(default: random, 262144 objects) is the starting live heap, copied into an
+arena with room for what the mutators will allocate. M mutator threads then
+run a seeded random program (allocate, link, unlink, move references between
+heap and stack) while the collector runs concurrent cycles, triggered by the
+pacer (GOGC from --gogc, --memory-limit, GOMAXPROCS from --threads), until C
+cycles have completed. Each cycle is verified with the world stopped
+(--no-verify skips it) and printed as a gctrace-style line; a summary row gives
+the goal ratio (peak heap / goal), GC CPU utilization, assists, assist park
+times, scan work per cycle and mutator operations per second. The arena never
+frees: a run stops early, and says so, if it is 90% full. With --out, each
+concurrent run also gets a timeline plot (heap live, goal and trigger per
+cycle, with assist park times).";
 
 /// Marks heaps with gpumark's backends and reports edges per second.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = LONG_ABOUT, after_long_help = include_str!("schema.txt"))]
+#[command(group(ArgGroup::new("concurrent").args(["mutators", "cycles"]).multiple(true)))]
 pub struct Args {
     /// Backends to run, comma-separated: cpu-serial, cpu, bfs, and the GPU
-    /// backends gpu, vulkan, metal, dx12, gl [default: every backend available]
+    /// backends gpu, vulkan, metal, dx12, gl [default: every backend
+    /// available; concurrent mode scans with cpu only]
     #[arg(long, value_delimiter = ',', value_parser = parse_backend)]
     pub backend: Vec<Backend>,
 
-    /// Heap shapes to build, comma-separated
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_values = ["random", "list", "tree", "wide", "powerlaw"]
-    )]
+    /// Heap shapes to build, comma-separated [default: random, list, tree,
+    /// wide, powerlaw; random in concurrent mode] [possible values: random,
+    /// list, tree, wide, powerlaw]
+    #[arg(long, value_delimiter = ',', hide_possible_values = true)]
     pub shape: Vec<ShapeArg>,
 
-    /// Objects per heap; a list runs each size (a scaling run)
-    #[arg(long, value_delimiter = ',', value_parser = parse_objects, default_values = DEFAULT_OBJECTS)]
+    /// Objects per heap; a list runs each size (a scaling run) [default:
+    /// 262144,1048576,4194304; 262144 in concurrent mode]
+    #[arg(long, value_delimiter = ',', value_parser = parse_objects)]
     pub objects: Vec<u32>,
 
     /// Pointer slots per object (arity for tree, mean for powerlaw, ignored by list)
@@ -64,29 +121,52 @@ pub struct Args {
     #[arg(long, default_value_t = 1024)]
     pub roots: u32,
 
-    /// Seeds for the heap builder; a list builds one heap per seed
+    /// Seeds for the heap builder; a list builds one heap per seed (in
+    /// concurrent mode each also seeds the mutators' programs)
     #[arg(long, value_delimiter = ',', default_values = ["42"])]
     pub seed: Vec<u64>,
 
-    /// Mark a saved heap image instead of building heaps
+    /// Mark a saved heap image instead of building heaps (in concurrent mode,
+    /// the starting live heap)
     #[arg(long, value_name = "IMAGE", conflicts_with_all = ["shape", "objects", "ptrs", "roots", "seed"])]
     pub heap: Option<PathBuf>,
 
     /// Save the built heap to this file (needs exactly one heap)
-    #[arg(long, value_name = "IMAGE")]
+    #[arg(long, value_name = "IMAGE", conflicts_with = "concurrent")]
     pub save: Option<PathBuf>,
 
-    /// Worker threads; a list runs each count [default: all cores]
+    /// Worker threads; a list runs each count (in concurrent mode,
+    /// GOMAXPROCS) [default: all cores]
     #[arg(long, value_delimiter = ',', value_parser = parse_threads)]
     pub threads: Vec<usize>,
 
     /// Timed marks per run
-    #[arg(long, default_value_t = 5, value_parser = parse_reps)]
+    #[arg(long, default_value_t = 5, value_parser = parse_reps, conflicts_with = "concurrent")]
     pub reps: usize,
 
     /// Untimed warm-up marks before the timed ones
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, conflicts_with = "concurrent")]
     pub warmup: usize,
+
+    /// Concurrent mode: mutator threads running while cycles mark [default:
+    /// 2 when only --cycles is given]
+    #[arg(long, value_parser = parse_mutators)]
+    pub mutators: Option<usize>,
+
+    /// Concurrent mode: stop the mutators after this many completed GC
+    /// cycles [default: 10 when only --mutators is given]
+    #[arg(long, value_parser = parse_cycles)]
+    pub cycles: Option<u64>,
+
+    /// Concurrent mode: GOGC, the heap growth (percent of the live heap)
+    /// allowed before the next cycle ends, or "off" [default: 100]
+    #[arg(long, value_parser = parse_gogc, requires = "concurrent", allow_hyphen_values = true)]
+    pub gogc: Option<i32>,
+
+    /// Concurrent mode: soft memory limit (GOMEMLIMIT), a byte count such as
+    /// 64MiB, or "off" [default: off]
+    #[arg(long, value_name = "BYTES", value_parser = parse_limit, requires = "concurrent")]
+    pub memory_limit: Option<i64>,
 
     /// Check every mark against a sequential reachability pass (the default)
     #[arg(long, overrides_with = "no_verify")]
@@ -97,11 +177,12 @@ pub struct Args {
     pub no_verify: bool,
 
     /// Write the report, one JSON object per run, to FILE ("-" for stdout,
-    /// which sends the table to stderr)
+    /// which sends the table and trace lines to stderr)
     #[arg(long, value_name = "FILE")]
     pub json: Option<String>,
 
-    /// Write report.json, runs.csv and SVG plots to DIR [default: host-bench-report]
+    /// Write report.json, runs.csv and SVG plots (a timeline per concurrent
+    /// run) to DIR [default: host-bench-report]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
@@ -110,8 +191,8 @@ pub struct Args {
     pub no_out: bool,
 
     /// Print each run's throughput against a previous report (matched on
-    /// backend, shape, objects and threads)
-    #[arg(long, value_name = "OLD.json")]
+    /// backend, shape, objects and threads; stop-the-world runs only)
+    #[arg(long, value_name = "OLD.json", conflicts_with = "concurrent")]
     pub compare: Option<PathBuf>,
 
     /// With --compare: compare against this saved report instead of running
@@ -133,6 +214,88 @@ impl Args {
             Some(self.out.clone().unwrap_or_else(|| DEFAULT_OUT.into()))
         }
     }
+
+    /// True when `--mutators` or `--cycles` selects the concurrent mode.
+    pub fn concurrent(&self) -> bool {
+        self.mutators.is_some() || self.cycles.is_some()
+    }
+
+    /// True when nothing selects which runs to do: the default suite, which
+    /// ends with a short concurrent run. Flags that only say where results
+    /// go, whether to verify, or what to compare with leave it the suite.
+    pub fn is_default_suite(&self) -> bool {
+        let default = Args::try_parse_from(["host-bench"]).expect("no arguments parse");
+        self.selection() == default.selection()
+    }
+
+    /// Everything that decides which runs are done.
+    fn selection(&self) -> Selection<'_> {
+        Selection {
+            backend: &self.backend,
+            shape: &self.shape,
+            objects: &self.objects,
+            ptrs: self.ptrs,
+            roots: self.roots,
+            seed: &self.seed,
+            heap: self.heap.as_ref(),
+            save: self.save.as_ref(),
+            threads: &self.threads,
+            reps: self.reps,
+            warmup: self.warmup,
+            mutators: self.mutators,
+            cycles: self.cycles,
+            gogc: self.gogc,
+            memory_limit: self.memory_limit,
+        }
+    }
+
+    /// The shapes to build: as given, or the mode's default.
+    pub fn shapes(&self) -> Vec<ShapeArg> {
+        match (self.shape.is_empty(), self.concurrent()) {
+            (false, _) => self.shape.clone(),
+            (true, false) => DEFAULT_SHAPES.to_vec(),
+            (true, true) => vec![CONCURRENT_SHAPE],
+        }
+    }
+
+    /// The heap sizes to build: as given, or the mode's default.
+    pub fn object_counts(&self) -> Vec<u32> {
+        match (self.objects.is_empty(), self.concurrent()) {
+            (false, _) => self.objects.clone(),
+            (true, false) => DEFAULT_OBJECTS.to_vec(),
+            (true, true) => vec![CONCURRENT_OBJECTS],
+        }
+    }
+
+    /// GOGC for concurrent runs.
+    pub fn gc_percent(&self) -> i32 {
+        self.gogc.unwrap_or(DEFAULT_GOGC)
+    }
+
+    /// The memory limit for concurrent runs, bytes.
+    pub fn memory_limit_bytes(&self) -> i64 {
+        self.memory_limit.unwrap_or(NO_MEMORY_LIMIT)
+    }
+}
+
+/// The flags that decide which runs are done (see [`Args::is_default_suite`]).
+#[derive(PartialEq)]
+struct Selection<'a> {
+    backend: &'a [Backend],
+    shape: &'a [ShapeArg],
+    objects: &'a [u32],
+    ptrs: u32,
+    roots: u32,
+    seed: &'a [u64],
+    heap: Option<&'a PathBuf>,
+    save: Option<&'a PathBuf>,
+    threads: &'a [usize],
+    reps: usize,
+    warmup: usize,
+    mutators: Option<usize>,
+    cycles: Option<u64>,
+    gogc: Option<i32>,
+    memory_limit: Option<i64>,
 }
 
 /// A heap shape on the command line.
@@ -188,6 +351,54 @@ fn parse_threads(s: &str) -> Result<usize, String> {
     }
 }
 
+fn parse_mutators(s: &str) -> Result<usize, String> {
+    match parse_count(s, "mutators")? {
+        0 => Err("at least 1 mutator is needed".into()),
+        n if n > MAX_MUTATORS => Err(format!(
+            "{n} mutators is too many: each is a thread (at most {MAX_MUTATORS})"
+        )),
+        n => Ok(n as usize),
+    }
+}
+
+/// The most mutator threads `--mutators` accepts.
+const MAX_MUTATORS: u64 = 1024;
+
+fn parse_cycles(s: &str) -> Result<u64, String> {
+    match parse_count(s, "cycles")? {
+        0 => Err("at least 1 cycle is needed".into()),
+        n => Ok(n),
+    }
+}
+
+/// GOGC as Go reads it, but strictly: "off" or a whole percentage (Go takes
+/// any negative number as off and anything unparsable as 100; a benchmark
+/// flag should rather say what is wrong).
+fn parse_gogc(s: &str) -> Result<i32, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(GC_PERCENT_OFF);
+    }
+    s.replace('_', "")
+        .parse::<u32>()
+        .ok()
+        .and_then(|n| i32::try_from(n).ok())
+        .ok_or_else(|| format!("`{s}` is not a GOGC value: a whole percentage such as 100, or off"))
+}
+
+/// A memory limit as Go's GOMEMLIMIT reads it ("64MiB", "1GiB", "off").
+fn parse_limit(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    match parse_memory_limit(s) {
+        Ok(n) if s.is_empty() => Err(format!("an empty memory limit is not one (got {n})")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "`{s}` is not a memory limit: a byte count such as 64MiB (suffixes B, KiB, MiB, \
+             GiB, TiB), or off"
+        )),
+    }
+}
+
 fn parse_reps(s: &str) -> Result<usize, String> {
     match parse_count(s, "repetitions")? {
         0 => Err("at least 1 timed repetition is needed".into()),
@@ -209,10 +420,61 @@ mod tests {
     fn defaults_are_the_suite() {
         let a = Args::try_parse_from(["host-bench"]).unwrap();
         assert!(a.backend.is_empty());
-        assert_eq!(a.shape.len(), 5);
-        assert_eq!(a.objects, vec![262144, 1048576, 4194304]);
+        assert_eq!(a.shapes().len(), 5);
+        assert_eq!(a.object_counts(), vec![262144, 1048576, 4194304]);
         assert!(a.verify());
         assert_eq!(a.out_dir(), Some(PathBuf::from(DEFAULT_OUT)));
+        assert!(a.is_default_suite() && !a.concurrent());
+        // Where results go and whether marks are checked leave it the suite.
+        let a = Args::try_parse_from(["host-bench", "--out", "x", "--no-verify"]).unwrap();
+        assert!(a.is_default_suite());
+        for sel in [
+            &["--objects", "1000"][..],
+            &["--reps", "2"],
+            &["--cycles", "3"],
+        ] {
+            let a = Args::try_parse_from(["host-bench"].iter().chain(sel)).unwrap();
+            assert!(!a.is_default_suite(), "{sel:?}");
+        }
+    }
+
+    #[test]
+    fn concurrent_mode_flags() {
+        let a = Args::try_parse_from(["host-bench", "--mutators", "3"]).unwrap();
+        assert!(a.concurrent());
+        assert_eq!((a.mutators, a.cycles), (Some(3), None));
+        assert_eq!(a.shapes(), vec![CONCURRENT_SHAPE]);
+        assert_eq!(a.object_counts(), vec![CONCURRENT_OBJECTS]);
+        assert_eq!(a.gc_percent(), 100);
+        assert_eq!(a.memory_limit_bytes(), NO_MEMORY_LIMIT);
+        let a = Args::try_parse_from([
+            "host-bench",
+            "--cycles",
+            "4",
+            "--gogc",
+            "off",
+            "--memory-limit",
+            "64MiB",
+            "--shape",
+            "tree",
+        ])
+        .unwrap();
+        assert_eq!(a.gc_percent(), GC_PERCENT_OFF);
+        assert_eq!(a.memory_limit_bytes(), 64 << 20);
+        assert_eq!(a.shapes(), vec![ShapeArg::Tree]);
+        assert!(parse_mutators("0")
+            .unwrap_err()
+            .contains("at least 1 mutator"));
+        assert!(parse_cycles("0").unwrap_err().contains("at least 1 cycle"));
+        assert!(parse_gogc("-5").unwrap_err().contains("not a GOGC value"));
+        assert_eq!(parse_gogc("50"), Ok(50));
+        assert!(parse_limit("lots")
+            .unwrap_err()
+            .contains("not a memory limit"));
+        // Pacer flags need the concurrent mode; STW-only flags refuse it.
+        assert!(Args::try_parse_from(["host-bench", "--gogc", "50"]).is_err());
+        assert!(Args::try_parse_from(["host-bench", "--cycles", "2", "--reps", "3"]).is_err());
+        assert!(Args::try_parse_from(["host-bench", "--mutators", "2", "--save", "x"]).is_err());
     }
 
     #[test]

@@ -85,7 +85,14 @@ impl From<&Run> for PastRun {
     }
 }
 
-/// Reads a report: JSON Lines (what host-bench writes) or a JSON array.
+/// Whether a report record is a concurrent run, which has no mark
+/// throughput to compare and is skipped.
+fn is_concurrent(v: &serde_json::Value) -> bool {
+    v.get("mode").and_then(|m| m.as_str()) == Some("concurrent")
+}
+
+/// Reads a report's stop-the-world runs: JSON Lines (what host-bench writes)
+/// or a JSON array.
 pub fn read_report(path: &Path) -> Result<Vec<PastRun>, BenchError> {
     let text = std::fs::read_to_string(path).map_err(BenchError::io(path))?;
     let parse_err = |line, source| BenchError::ReportParse {
@@ -93,15 +100,27 @@ pub fn read_report(path: &Path) -> Result<Vec<PastRun>, BenchError> {
         line,
         source,
     };
-    let runs: Vec<PastRun> = if text.trim_start().starts_with('[') {
-        serde_json::from_str(&text).map_err(|e| parse_err(e.line(), e))?
+    let values: Vec<(usize, serde_json::Value)> = if text.trim_start().starts_with('[') {
+        let v: Vec<serde_json::Value> =
+            serde_json::from_str(&text).map_err(|e| parse_err(e.line(), e))?;
+        v.into_iter().map(|v| (1, v)).collect()
     } else {
         text.lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| serde_json::from_str(l).map_err(|e| parse_err(i + 1, e)))
+            .map(|(i, l)| {
+                Ok((
+                    i + 1,
+                    serde_json::from_str(l).map_err(|e| parse_err(i + 1, e))?,
+                ))
+            })
             .collect::<Result<_, _>>()?
     };
+    let runs: Vec<PastRun> = values
+        .into_iter()
+        .filter(|(_, v)| !is_concurrent(v))
+        .map(|(line, v)| serde_json::from_value(v).map_err(|e| parse_err(line, e)))
+        .collect::<Result<_, _>>()?;
     if runs.is_empty() {
         return Err(BenchError::EmptyReport {
             path: path.to_path_buf(),

@@ -1,6 +1,7 @@
 //! host-bench's errors: each says what went wrong in terms the user can act on.
 
 use crate::backend::{MarkError, Unavailable};
+use gpumark::collector::CollectorError;
 use gpumark::heap::ImageError;
 use gpumark::verify::Mismatch;
 use std::path::PathBuf;
@@ -102,8 +103,8 @@ pub enum BenchError {
         /// The parser's complaint.
         source: serde_json::Error,
     },
-    /// A previous report has no runs in it.
-    #[error("{}: no runs in this report", path.display())]
+    /// A previous report has no stop-the-world runs in it.
+    #[error("{}: no stop-the-world runs in this report", path.display())]
     EmptyReport {
         /// The file.
         path: PathBuf,
@@ -124,6 +125,67 @@ pub enum BenchError {
         /// The plotting library's complaint.
         message: String,
     },
+    /// A concurrent cycle left a reachable object unmarked.
+    #[error(
+        "verification failed: concurrent cycle {cycle} on {heap} left a reachable object \
+         unmarked ({failed} of {cycles} cycles failed; see the trace lines)"
+    )]
+    CycleUnverified {
+        /// The heap, described.
+        heap: String,
+        /// The first failing cycle.
+        cycle: u64,
+        /// Cycles that failed.
+        failed: usize,
+        /// Cycles run.
+        cycles: usize,
+    },
+    /// The collector or a mutator operation failed in a concurrent run.
+    #[error("concurrent run on {heap}: {source}")]
+    Collector {
+        /// The heap, described.
+        heap: String,
+        /// What failed.
+        source: CollectorError,
+    },
+    /// A backend that cannot scan for the concurrent collector.
+    #[error(
+        "backend {backend} cannot run the concurrent mode: concurrent cycles scan through \
+         gpumark's ScanBackend, which host-bench runs with cpu only (--backend cpu)"
+    )]
+    NotConcurrent {
+        /// The backend's name.
+        backend: &'static str,
+    },
+    /// The arena a concurrent run needs exceeds gpumark's 32-bit indices.
+    #[error(
+        "heap too large: a concurrent run of {cycles} cycles on {heap} needs an arena of more \
+         than {limit} objects or slots (32-bit indices); use fewer --cycles or --objects, or \
+         a smaller --gogc",
+        limit = u32::MAX
+    )]
+    ArenaIndices {
+        /// The heap, described.
+        heap: String,
+        /// Cycles asked for.
+        cycles: u64,
+    },
+    /// The arena a concurrent run needs would not fit in free memory.
+    #[error(
+        "heap too large for memory: a concurrent run of {cycles} cycles on {heap} needs about \
+         {need} (the arena never frees), but only {available} is available (MemAvailable in \
+         /proc/meminfo); use fewer --cycles or --objects, or a smaller --gogc"
+    )]
+    ArenaMemory {
+        /// The heap, described.
+        heap: String,
+        /// Cycles asked for.
+        cycles: u64,
+        /// Estimated need, human-readable.
+        need: String,
+        /// MemAvailable, human-readable.
+        available: String,
+    },
     /// Worker threads could not be started.
     #[error("cannot start {threads} worker threads: {source}")]
     Threads {
@@ -135,11 +197,11 @@ pub enum BenchError {
 }
 
 impl BenchError {
-    /// The process exit status: 1 for a wrong mark, 2 for everything else
+    /// The process exit status: 1 for a wrong mark or cycle, 2 for everything else
     /// (clap also uses 2 for usage errors).
     pub fn exit_code(&self) -> u8 {
         match self {
-            BenchError::Mismatch { .. } => 1,
+            BenchError::Mismatch { .. } | BenchError::CycleUnverified { .. } => 1,
             _ => 2,
         }
     }
@@ -171,5 +233,21 @@ mod tests {
         assert_eq!(e.exit_code(), 1);
         let e = BenchError::SaveNeedsOneHeap { count: 3 };
         assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn failed_cycle_names_the_cycle_and_exits_1() {
+        let e = BenchError::CycleUnverified {
+            heap: "random, 1000 objects; 2 mutators".into(),
+            cycle: 4,
+            failed: 2,
+            cycles: 10,
+        };
+        assert_eq!(
+            e.to_string(),
+            "verification failed: concurrent cycle 4 on random, 1000 objects; 2 mutators left a \
+             reachable object unmarked (2 of 10 cycles failed; see the trace lines)"
+        );
+        assert_eq!(e.exit_code(), 1);
     }
 }

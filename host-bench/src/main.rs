@@ -8,6 +8,8 @@
 //! - [`backend`]: the backends and whether this build can run them;
 //! - [`runs`]: the plan (every heap × thread count × backend), checked before
 //!   anything is built, and the timed, verified marks;
+//! - [`concurrent`]: the concurrent mode, mutators running while paced
+//!   cycles mark;
 //! - [`stats`]: median, spread;
 //! - [`report`]: the JSON Lines report, the CSV and the table;
 //! - [`plots`]: the SVG plots;
@@ -17,6 +19,7 @@
 mod backend;
 mod cli;
 mod compare;
+mod concurrent;
 mod error;
 mod machine;
 mod plots;
@@ -30,8 +33,8 @@ use cli::Args;
 use compare::{compare, read_report, PastRun};
 use error::BenchError;
 use machine::{meminfo_field, Machine};
-use report::Run;
-use runs::{execute, Plan};
+use report::Report;
+use runs::{execute, execute_concurrent, Plan, Progress};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -75,17 +78,26 @@ fn run(args: &Args) -> Result<(), BenchError> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
 
-    let runs = execute(
-        &plan,
-        &ctx,
-        &machine,
-        unix_time,
-        std::io::stderr().is_terminal(),
-    )?;
+    let progress = Progress::new(plan.steps(), std::io::stderr().is_terminal());
+    let report = Report {
+        stw: execute(&plan, &ctx, &machine, unix_time, &progress)?,
+        concurrent: execute_concurrent(&plan, &machine, unix_time, &progress)?,
+    };
+    progress.finish();
+    let runs = &report.stw;
 
-    let mut text = report::table(&runs);
+    let mut text = String::new();
+    if !runs.is_empty() {
+        text.push_str(&report::table(runs));
+    }
+    if !report.concurrent.is_empty() {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&report::concurrent_text(&report.concurrent));
+    }
     text.push_str(&format!("machine: {}\n", machine.summary()));
-    if args.backend.is_empty() {
+    if args.backend.is_empty() && !runs.is_empty() {
         text.push_str(&not_run_note());
     }
     if let Some(p) = &plan.save {
@@ -95,16 +107,16 @@ fn run(args: &Args) -> Result<(), BenchError> {
     match args.json.as_deref() {
         Some("-") => {
             let stdout = std::io::stdout();
-            report::write_json(&runs, stdout.lock()).map_err(BenchError::io("<stdout>"))?;
+            report::write_json(&report, stdout.lock()).map_err(BenchError::io("<stdout>"))?;
         }
         Some(path) => {
-            report::write_json_file(&runs, Path::new(path))?;
+            report::write_json_file(&report, Path::new(path))?;
             written.push(path.into());
         }
         None => {}
     }
     if let Some(dir) = &out_dir {
-        written.extend(write_out_dir(&runs, dir)?);
+        written.extend(write_out_dir(&report, dir)?);
     }
     if !written.is_empty() {
         let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
@@ -122,7 +134,26 @@ fn run(args: &Args) -> Result<(), BenchError> {
     } else {
         std::io::stdout().write_all(text.as_bytes())
     };
-    res.map_err(BenchError::io("<stdout>"))
+    res.map_err(BenchError::io("<stdout>"))?;
+
+    // A cycle that failed its check is an error, reported after the trace
+    // lines and files that show it.
+    for r in &report.concurrent {
+        let s = r.summary();
+        if let Some(cycle) = s.first_failed {
+            return Err(BenchError::CycleUnverified {
+                heap: r.describe(),
+                cycle,
+                failed: r
+                    .cycles
+                    .iter()
+                    .filter(|c| c.verified == Some(false))
+                    .count(),
+                cycles: r.cycles.len(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Which known backends did not run in the default suite, and why.
@@ -143,34 +174,56 @@ fn not_run_note() -> String {
         .collect()
 }
 
-/// Writes report.json, runs.csv and the plots to `dir`; returns their paths.
-fn write_out_dir(runs: &[Run], dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
+/// Writes report.json, and the files of each mode that ran: runs.csv and
+/// the throughput and scaling plots for stop-the-world runs, a timeline per
+/// concurrent run. Returns their paths.
+///
+/// A file of ours left by an earlier invocation that this one does not
+/// write is removed: it would describe other runs.
+fn write_out_dir(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
     let mut written = Vec::new();
     let json = dir.join("report.json");
-    report::write_json_file(runs, &json)?;
+    report::write_json_file(report, &json)?;
     written.push(json);
-    let csv = dir.join("runs.csv");
-    report::write_csv_file(runs, &csv)?;
-    written.push(csv);
-    let svg = |name: &str, body: &str, written: &mut Vec<PathBuf>| {
+    let write = |name: &str, body: Option<String>, written: &mut Vec<PathBuf>| {
         let p = dir.join(name);
-        std::fs::write(&p, body).map_err(BenchError::io(&p))?;
-        written.push(p);
+        match body {
+            Some(body) => {
+                std::fs::write(&p, body).map_err(BenchError::io(&p))?;
+                written.push(p);
+            }
+            None if p.exists() => std::fs::remove_file(&p).map_err(BenchError::io(&p))?,
+            None => {}
+        }
         Ok::<_, BenchError>(())
     };
-    svg(
-        "throughput.svg",
-        &plots::throughput_svg(runs)?,
-        &mut written,
-    )?;
-    let scaling = dir.join("scaling.svg");
-    match plots::scaling_svg(runs)? {
-        Some(body) => svg("scaling.svg", &body, &mut written)?,
-        // A scaling plot left by an earlier run would describe other runs.
-        None if scaling.exists() => {
-            std::fs::remove_file(&scaling).map_err(BenchError::io(&scaling))?
-        }
-        None => {}
+    let runs = &report.stw;
+    let csv = dir.join("runs.csv");
+    if runs.is_empty() {
+        write("runs.csv", None, &mut written)?;
+    } else {
+        report::write_csv_file(runs, &csv)?;
+        written.push(csv);
+    }
+    let throughput = match runs.is_empty() {
+        true => None,
+        false => Some(plots::throughput_svg(runs)?),
+    };
+    write("throughput.svg", throughput, &mut written)?;
+    write("scaling.svg", plots::scaling_svg(runs)?, &mut written)?;
+    // One timeline per concurrent run: timeline.svg for one run (the usual
+    // case), timeline-1.svg, timeline-2.svg, ... in report order for more.
+    let conc = &report.concurrent;
+    let name = |i: usize| match conc.len() {
+        1 => "timeline.svg".to_string(),
+        _ => format!("timeline-{}.svg", i + 1),
+    };
+    for (i, r) in conc.iter().enumerate() {
+        let body = plots::timeline_svg(&r.describe(), &r.timeline())?;
+        write(&name(i), Some(body), &mut written)?;
+    }
+    if conc.len() != 1 {
+        write("timeline.svg", None, &mut written)?;
     }
     Ok(written)
 }

@@ -355,12 +355,10 @@ const PARK_LINES: [ParkLine; 2] = [
     }),
 ];
 
-/// The per-cycle timeline of a concurrent run: heap live, goal and trigger
-/// (MiB, left axis) and assist park times (µs, right axis).
-///
-/// Ready for the concurrent mode; stop-the-world runs have no cycles to plot.
-#[allow(dead_code)] // Called once the concurrent mode lands.
-pub fn timeline_svg(records: &[CycleRecord]) -> Result<String, BenchError> {
+/// The per-cycle timeline of a concurrent run (`run` says which, in the
+/// title): heap live, goal and trigger (MiB, left axis) and assist park times
+/// (µs, right axis).
+pub fn timeline_svg(run: &str, records: &[CycleRecord]) -> Result<String, BenchError> {
     let err = plot_err("timeline");
     let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
     let first = records.iter().map(|r| r.cycle).min().unwrap_or(0);
@@ -390,9 +388,11 @@ pub fn timeline_svg(records: &[CycleRecord]) -> Result<String, BenchError> {
     {
         let root = SVGBackend::with_string(&mut svg, TIMELINE_SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(&err)?;
-        let root = root
-            .titled("Pacer timeline per GC cycle", ("sans-serif", 22))
-            .map_err(&err)?;
+        let title = match run {
+            "" => "Pacer timeline per GC cycle".to_string(),
+            _ => format!("Pacer timeline per GC cycle: {run}"),
+        };
+        let root = root.titled(&title, ("sans-serif", 18)).map_err(&err)?;
         let (legend, plot) = root.split_vertically(LEGEND_ROW);
         let entries: Vec<(String, RGBColor)> = HEAP_LINES
             .iter()
@@ -504,14 +504,20 @@ mod tests {
                 assist_park_max_us: 90.0 + f64::from(c),
             })
             .collect();
-        let svg = timeline_svg(&records).unwrap();
+        let svg = timeline_svg("random, 2 mutators", &records).unwrap();
         assert!(svg.starts_with("<svg"));
         assert!(svg.len() > 2000, "{} bytes", svg.len());
-        for label in ["heap live", "heap goal", "trigger", "assist park max"] {
+        for label in [
+            "heap live",
+            "heap goal",
+            "trigger",
+            "assist park max",
+            "random, 2 mutators",
+        ] {
             assert!(svg.contains(label), "missing {label}");
         }
         // An empty run still draws axes rather than failing.
-        assert!(timeline_svg(&[]).unwrap().starts_with("<svg"));
+        assert!(timeline_svg("", &[]).unwrap().starts_with("<svg"));
     }
 
     #[test]

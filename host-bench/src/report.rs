@@ -1,15 +1,31 @@
-//! The report: one [`Run`] per backend × heap × thread count, written as JSON
-//! Lines, CSV and an aligned table.
+//! The report: one [`Run`] per backend × heap × thread count of the
+//! stop-the-world mode, written as JSON Lines, CSV and an aligned table, and
+//! one [`ConcurrentRun`] per concurrent run, written as JSON Lines, trace
+//! lines and a summary table.
 
 use crate::backend::Adapter;
+use crate::concurrent::{scan_work, Summary, FULL_FRACTION};
 use crate::error::BenchError;
-use crate::machine::Machine;
-use serde::Serialize;
+use crate::machine::{human_bytes, Machine};
+use crate::plots::CycleRecord;
+use gpumark::collector::CycleStats;
+use serde::{Serialize, Serializer};
 use std::io::Write;
 use std::path::Path;
 
-/// The version written in every record's `schema` field.
-pub const SCHEMA_VERSION: u32 = 2;
+/// The version written in every record's `schema` field. Version 3 added
+/// the concurrent records; stop-the-world records are as in version 2.
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// Everything one invocation ran: stop-the-world runs, then concurrent runs
+/// (the order of the JSON Lines).
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Stop-the-world runs.
+    pub stw: Vec<Run>,
+    /// Concurrent runs.
+    pub concurrent: Vec<ConcurrentRun>,
+}
 
 /// One run's record.
 ///
@@ -25,7 +41,7 @@ pub struct Run {
     pub tool: String,
     /// When the invocation started, seconds since 1970.
     pub unix_time: u64,
-    /// "stw" (a stop-the-world mark); concurrent runs will add their own.
+    /// "stw": a stop-the-world mark.
     pub mode: &'static str,
     /// Backend name.
     pub backend: &'static str,
@@ -83,19 +99,263 @@ pub struct Run {
     pub machine: Machine,
 }
 
-/// Writes `runs` as JSON Lines.
-pub fn write_json(runs: &[Run], mut w: impl Write) -> std::io::Result<()> {
-    for r in runs {
+/// One concurrent run's record (`mode: "concurrent"`): the run's settings,
+/// its summary, and every cycle's [`CycleStats`] in `cycles`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConcurrentRun {
+    /// Report format version ([`SCHEMA_VERSION`]).
+    pub schema: u32,
+    /// "host-bench <version>".
+    pub tool: String,
+    /// When the invocation started, seconds since 1970.
+    pub unix_time: u64,
+    /// "concurrent".
+    pub mode: &'static str,
+    /// The scan backend ("cpu").
+    pub backend: String,
+    /// Shape of the starting heap, or "image".
+    pub shape: String,
+    /// The image file for `--heap`.
+    pub heap: Option<String>,
+    /// Objects in the starting heap.
+    pub objects: u64,
+    /// `--ptrs` of a built heap.
+    pub ptrs: Option<u32>,
+    /// `--roots` of a built heap.
+    pub roots: Option<u32>,
+    /// `--seed` of a built heap.
+    pub seed: Option<u64>,
+    /// Non-nil slots of the starting heap.
+    pub edges: u64,
+    /// Bytes of the starting heap.
+    pub heap_bytes: u64,
+    /// Mutator threads.
+    pub mutators: usize,
+    /// Seed of mutator 0's program (mutator i uses this + i).
+    pub mutator_seed: u64,
+    /// GOMAXPROCS.
+    pub gomaxprocs: usize,
+    /// GOGC; `None` for off.
+    pub gogc: Option<i32>,
+    /// Memory limit, bytes; `None` for none.
+    pub memory_limit: Option<i64>,
+    /// `--cycles`.
+    pub cycles_requested: u64,
+    /// "cycles" or "heap-full".
+    pub stop_reason: &'static str,
+    /// Object capacity of the arena.
+    pub arena_objects: u64,
+    /// Slot capacity of the arena.
+    pub arena_slots: u64,
+    /// Objects in the arena when the mutators stopped.
+    pub allocated_objects: u64,
+    /// Pointer slots in the arena when the mutators stopped.
+    pub allocated_slots: u64,
+    /// Bytes in the arena when the mutators stopped.
+    pub allocated_bytes: u64,
+    /// Building the starting heap and copying it into the arena, seconds.
+    pub build_s: f64,
+    /// The mutators' run time, seconds.
+    pub duration_s: f64,
+    /// Mutator operations (calls on the mutator API) over all mutators.
+    pub mutator_ops: u64,
+    /// `mutator_ops / duration_s`.
+    pub mutator_ops_per_s: f64,
+    /// Median heap peak / goal.
+    pub goal_ratio_median: Option<f64>,
+    /// Largest heap peak / goal.
+    pub goal_ratio_max: Option<f64>,
+    /// Median GC CPU utilisation.
+    pub utilization_median: Option<f64>,
+    /// Assists, all cycles.
+    pub assists: u64,
+    /// Parked assists, all cycles.
+    pub assists_parked: u64,
+    /// Median of the per-cycle median park times (cycles with parks).
+    pub park_p50_s: Option<f64>,
+    /// Largest per-cycle 99th-percentile park time.
+    pub park_p99_s: Option<f64>,
+    /// Longest park.
+    pub park_max_s: Option<f64>,
+    /// Median scan work per cycle, bytes.
+    pub scan_work_median: Option<f64>,
+    /// Every cycle verified; `None` if unchecked or no cycle ran.
+    pub verified: Option<bool>,
+    /// Every cycle's statistics.
+    #[serde(serialize_with = "serialize_cycles")]
+    pub cycles: Vec<CycleStats>,
+    /// Where it ran.
+    pub machine: Machine,
+}
+
+impl ConcurrentRun {
+    /// The summary of the cycles.
+    pub fn summary(&self) -> Summary {
+        Summary::of(&self.cycles)
+    }
+
+    /// The timeline plot's points.
+    pub fn timeline(&self) -> Vec<CycleRecord> {
+        self.cycles
+            .iter()
+            .map(|s| CycleRecord {
+                cycle: u32::try_from(s.cycle).unwrap_or(u32::MAX),
+                heap_live_bytes: s.heap_after,
+                heap_goal_bytes: s.heap_goal,
+                trigger_bytes: s.trigger,
+                assist_park_p50_us: s.park_p50_s * 1e6,
+                assist_park_max_us: s.park_max_s * 1e6,
+            })
+            .collect()
+    }
+
+    /// The run in words: heap, mutators and pacer settings.
+    pub fn describe(&self) -> String {
+        let heap = match &self.heap {
+            Some(p) => format!("image {p}"),
+            None => format!(
+                "{}, {} objects{}",
+                self.shape,
+                self.objects,
+                match (self.ptrs, self.seed) {
+                    (Some(k), Some(s)) if self.shape != "list" => format!(" × {k} ptrs, seed {s}"),
+                    _ => String::new(),
+                }
+            ),
+        };
+        let mut s = format!(
+            "{heap}; {} mutators, GOMAXPROCS {}, GOGC {}",
+            self.mutators,
+            self.gomaxprocs,
+            self.gogc.map_or("off".into(), |g| g.to_string())
+        );
+        if let Some(l) = self.memory_limit {
+            s.push_str(&format!(", memory limit {}", human_bytes(l as u64)));
+        }
+        s
+    }
+}
+
+/// A [`CycleStats`] as written in a concurrent record's `cycles` array:
+/// every field, plus `goal_ratio` and the total `scan_work`.
+#[derive(Serialize)]
+struct CycleJson {
+    cycle: u64,
+    start_s: f64,
+    mark_s: f64,
+    heap_before: u64,
+    heap_peak: u64,
+    heap_after: u64,
+    heap_goal: u64,
+    trigger: u64,
+    goal_ratio: f64,
+    heap_scan_work: i64,
+    stack_scan_work: i64,
+    globals_scan_work: i64,
+    scan_work: i64,
+    assist_s: f64,
+    background_s: f64,
+    idle_s: f64,
+    utilization: f64,
+    assists_parked: u64,
+    assists: u64,
+    park_p50_s: f64,
+    park_p99_s: f64,
+    park_max_s: f64,
+    termination_restarts: u64,
+    marked: u64,
+    verified: Option<bool>,
+    procs: usize,
+    dedicated_workers: i64,
+    fractional_goal: f64,
+}
+
+impl From<&CycleStats> for CycleJson {
+    fn from(s: &CycleStats) -> CycleJson {
+        // Destructured without `..`: a field added to CycleStats does not
+        // compile here until the report carries it.
+        let CycleStats {
+            cycle,
+            start_s,
+            mark_s,
+            heap_before,
+            heap_peak,
+            heap_after,
+            heap_goal,
+            trigger,
+            heap_scan_work,
+            stack_scan_work,
+            globals_scan_work,
+            assist_s,
+            background_s,
+            idle_s,
+            utilization,
+            assists_parked,
+            assists,
+            park_p50_s,
+            park_p99_s,
+            park_max_s,
+            termination_restarts,
+            marked,
+            verified,
+            procs,
+            dedicated_workers,
+            fractional_goal,
+        } = *s;
+        CycleJson {
+            cycle,
+            start_s,
+            mark_s,
+            heap_before,
+            heap_peak,
+            heap_after,
+            heap_goal,
+            trigger,
+            goal_ratio: s.goal_ratio(),
+            heap_scan_work,
+            stack_scan_work,
+            globals_scan_work,
+            scan_work: scan_work(s),
+            assist_s,
+            background_s,
+            idle_s,
+            utilization,
+            assists_parked,
+            assists,
+            park_p50_s,
+            park_p99_s,
+            park_max_s,
+            termination_restarts,
+            marked,
+            verified,
+            procs,
+            dedicated_workers,
+            fractional_goal,
+        }
+    }
+}
+
+fn serialize_cycles<S: Serializer>(cycles: &[CycleStats], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(cycles.iter().map(CycleJson::from))
+}
+
+/// Writes the report as JSON Lines: stop-the-world runs, then concurrent runs.
+pub fn write_json(report: &Report, mut w: impl Write) -> std::io::Result<()> {
+    for r in &report.stw {
+        serde_json::to_writer(&mut w, r)?;
+        writeln!(w)?;
+    }
+    for r in &report.concurrent {
         serde_json::to_writer(&mut w, r)?;
         writeln!(w)?;
     }
     w.flush()
 }
 
-/// Writes `runs` as JSON Lines to `path`.
-pub fn write_json_file(runs: &[Run], path: &Path) -> Result<(), BenchError> {
+/// Writes the report as JSON Lines to `path`.
+pub fn write_json_file(report: &Report, path: &Path) -> Result<(), BenchError> {
     let f = std::fs::File::create(path).map_err(BenchError::io(path))?;
-    write_json(runs, std::io::BufWriter::new(f)).map_err(BenchError::io(path))
+    write_json(report, std::io::BufWriter::new(f)).map_err(BenchError::io(path))
 }
 
 /// One CSV row: the scalar fields of a [`Run`] (the machine is in the JSON).
@@ -308,6 +568,101 @@ pub fn table(runs: &[Run]) -> String {
         ]);
     }
     t.render()
+}
+
+/// Microseconds, whole.
+fn fmt_us(s: f64) -> String {
+    format!("{:.0}", s * 1e6)
+}
+
+/// Each concurrent run's header and trace lines, then one summary row per
+/// run, then a note for each run that stopped early.
+pub fn concurrent_text(runs: &[ConcurrentRun]) -> String {
+    use Align::*;
+    let mut out = String::new();
+    for r in runs {
+        out.push_str(&format!(
+            "concurrent: {}
+",
+            r.describe()
+        ));
+        for c in &r.cycles {
+            out.push_str(&format!(
+                "{c}
+"
+            ));
+        }
+    }
+    let mut t = Table::new(vec![
+        ("shape", Left),
+        ("objects", Right),
+        ("mutators", Right),
+        ("P", Right),
+        ("GOGC", Right),
+        ("cycles", Right),
+        ("goal ratio med/max", Right),
+        ("util med", Right),
+        ("assists", Right),
+        ("parked", Right),
+        ("park us p50/p99/max", Right),
+        ("scan MB/cycle", Right),
+        ("M ops/s", Right),
+        ("verified", Left),
+    ]);
+    let opt = |x: Option<f64>, f: &dyn Fn(f64) -> String| x.map_or("-".to_string(), f);
+    for r in runs {
+        let s = r.summary();
+        t.row(vec![
+            r.shape.clone(),
+            r.objects.to_string(),
+            r.mutators.to_string(),
+            r.gomaxprocs.to_string(),
+            r.gogc.map_or("off".into(), |g| g.to_string()),
+            r.cycles.len().to_string(),
+            format!(
+                "{}/{}",
+                opt(s.goal_ratio_median, &|x| format!("{x:.3}")),
+                opt(s.goal_ratio_max, &|x| format!("{x:.3}"))
+            ),
+            opt(s.utilization_median, &|x| format!("{:.1}%", 100.0 * x)),
+            s.assists.to_string(),
+            s.assists_parked.to_string(),
+            format!(
+                "{}/{}/{}",
+                opt(s.park_p50_s, &fmt_us),
+                opt(s.park_p99_s, &fmt_us),
+                opt(s.park_max_s, &fmt_us)
+            ),
+            opt(s.scan_work_median, &|x| {
+                format!("{:.2}", x / (1u64 << 20) as f64)
+            }),
+            format!("{:.2}", r.mutator_ops_per_s / 1e6),
+            match (s.verified, s.first_failed) {
+                (_, Some(c)) => format!("NO (cycle {c})"),
+                (Some(true), _) => "yes".into(),
+                _ => "-".into(),
+            },
+        ]);
+    }
+    out.push_str(&t.render());
+    for r in runs.iter().filter(|r| r.stop_reason != "cycles") {
+        let why = if r.gogc.is_none() && r.memory_limit.is_none() {
+            "with GOGC off and no memory limit the pacer never starts a cycle"
+        } else {
+            "it is sized for --cycles at --gogc, and this run allocated more"
+        };
+        out.push_str(&format!(
+            "note: {} stopped after {} of {} cycles: the arena ({} objects, {} slots) was {:.0}% \
+             full; {why}\n",
+            r.describe(),
+            r.cycles.len(),
+            r.cycles_requested,
+            r.arena_objects,
+            r.arena_slots,
+            100.0 * FULL_FRACTION
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

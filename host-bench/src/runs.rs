@@ -13,18 +13,20 @@
 //! (allocating the mark bitmap, starting its worker pool); `bfs` gets a pool
 //! built once up front and allocates its bitmap per call.
 //!
-//! This module runs stop-the-world marks (`mode: "stw"`). A concurrent mode
-//! (`--mutators M --cycles C`) belongs beside [`execute`] as its own runner
-//! producing [`Run`]s with its own mode plus per-cycle
-//! [`CycleRecord`](crate::plots::CycleRecord)s for the timeline plot.
+//! [`execute`] runs the stop-the-world marks (`mode: "stw"`);
+//! [`execute_concurrent`] runs the concurrent runs (`mode: "concurrent"`,
+//! see [`crate::concurrent`]): `--mutators`/`--cycles`, or the short run the
+//! default suite ends with.
 
 use crate::backend::{Backend, MarkContext};
-use crate::cli::Args;
+use crate::cli::{Args, ShapeArg, CONCURRENT_OBJECTS, DEFAULT_CYCLES, DEFAULT_MUTATORS};
+use crate::concurrent::{self, ConcurrentSpec};
 use crate::error::BenchError;
 use crate::machine::{human_bytes, Machine};
-use crate::report::{Run, SCHEMA_VERSION};
+use crate::report::{ConcurrentRun, Run, SCHEMA_VERSION};
 use crate::stats::Summary;
 use gpumark::heap::{build, load_image_file, save_image_file, Shape, ShapeSpec};
+use gpumark::pacer::NO_MEMORY_LIMIT;
 use gpumark::verify::{check_exact, reachable};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -86,6 +88,67 @@ impl HeapSource {
         };
         Some(32 * u64::from(s.objects) + 10 * slots + (32 << 20))
     }
+
+    /// Bytes the heap will hold (object sizes), as an upper estimate: the
+    /// builder gives each object 8 bytes per slot and 16 of scalars.
+    pub fn estimated_heap_bytes(&self) -> Option<u64> {
+        let HeapSource::Built(s) = self else {
+            return None;
+        };
+        Some(8 * self.estimated_slots()? + 16 * u64::from(s.objects))
+    }
+
+    /// The seed of a built heap.
+    fn seed(&self) -> Option<u64> {
+        match self {
+            HeapSource::Built(s) => Some(s.seed),
+            HeapSource::Image(_) => None,
+        }
+    }
+}
+
+/// The concurrent runs of an invocation: every heap at every GOMAXPROCS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConcurrentPlan {
+    /// Starting heaps, in the order run.
+    pub heaps: Vec<HeapSource>,
+    /// GOMAXPROCS values, in the order given.
+    pub threads: Vec<usize>,
+    /// Mutators, cycles, pacer settings, verification.
+    pub spec: ConcurrentSpec,
+    /// Seed of the mutators' programs for heaps without one (images).
+    pub seed: u64,
+}
+
+impl ConcurrentPlan {
+    /// The short run the default suite ends with: [`DEFAULT_MUTATORS`]
+    /// mutators for [`DEFAULT_CYCLES`] cycles over a random heap of
+    /// [`CONCURRENT_OBJECTS`] objects at GOGC=100, GOMAXPROCS = `cores`.
+    pub fn suite(args: &Args, cores: usize) -> ConcurrentPlan {
+        let seed = args.seed.first().copied().unwrap_or(42);
+        ConcurrentPlan {
+            heaps: vec![HeapSource::Built(ShapeSpec {
+                shape: ShapeArg::Random.into(),
+                objects: CONCURRENT_OBJECTS,
+                ptrs: args.ptrs,
+                roots: args.roots,
+                seed,
+            })],
+            threads: vec![cores.max(1)],
+            spec: ConcurrentSpec {
+                mutators: DEFAULT_MUTATORS,
+                cycles: DEFAULT_CYCLES,
+                gc_percent: args.gc_percent(),
+                memory_limit: NO_MEMORY_LIMIT,
+                verify: args.verify(),
+            },
+            seed,
+        }
+    }
+
+    fn runs(&self) -> usize {
+        self.heaps.len() * self.threads.len()
+    }
 }
 
 /// Everything one invocation will run.
@@ -105,6 +168,8 @@ pub struct Plan {
     pub verify: bool,
     /// Save the (single) built heap here.
     pub save: Option<PathBuf>,
+    /// Concurrent runs, after the stop-the-world ones.
+    pub concurrent: Option<ConcurrentPlan>,
 }
 
 fn dedup<T: PartialEq + Copy>(v: &[T]) -> Vec<T> {
@@ -120,18 +185,6 @@ fn dedup<T: PartialEq + Copy>(v: &[T]) -> Vec<T> {
 impl Plan {
     /// The plan `args` describe on a machine with `cores` CPUs.
     pub fn from_args(args: &Args, cores: usize) -> Result<Plan, BenchError> {
-        let backends = if args.backend.is_empty() {
-            Backend::available()
-        } else {
-            dedup(&args.backend)
-        };
-        for b in &backends {
-            b.availability()
-                .map_err(|reason| BenchError::BackendUnavailable {
-                    backend: b.name(),
-                    reason,
-                })?;
-        }
         let threads = if args.threads.is_empty() {
             vec![cores.max(1)]
         } else {
@@ -141,9 +194,9 @@ impl Plan {
             Some(p) => vec![HeapSource::Image(p.clone())],
             None => {
                 let mut v = Vec::new();
-                for &objects in &dedup(&args.objects) {
+                for &objects in &dedup(&args.object_counts()) {
                     for &seed in &dedup(&args.seed) {
-                        for &shape in &dedup(&args.shape) {
+                        for &shape in &dedup(&args.shapes()) {
                             v.push(HeapSource::Built(ShapeSpec {
                                 shape: shape.into(),
                                 objects,
@@ -157,6 +210,45 @@ impl Plan {
                 v
             }
         };
+        if args.concurrent() {
+            // Concurrent cycles scan through the library's ScanBackend.
+            if let Some(b) = args.backend.iter().find(|b| **b != Backend::Cpu) {
+                return Err(BenchError::NotConcurrent { backend: b.name() });
+            }
+            return Ok(Plan {
+                heaps: Vec::new(),
+                threads: threads.clone(),
+                backends: Vec::new(),
+                warmup: 0,
+                reps: 0,
+                verify: args.verify(),
+                save: None,
+                concurrent: Some(ConcurrentPlan {
+                    heaps,
+                    threads,
+                    spec: ConcurrentSpec {
+                        mutators: args.mutators.unwrap_or(DEFAULT_MUTATORS),
+                        cycles: args.cycles.unwrap_or(DEFAULT_CYCLES),
+                        gc_percent: args.gc_percent(),
+                        memory_limit: args.memory_limit_bytes(),
+                        verify: args.verify(),
+                    },
+                    seed: args.seed.first().copied().unwrap_or(42),
+                }),
+            });
+        }
+        let backends = if args.backend.is_empty() {
+            Backend::available()
+        } else {
+            dedup(&args.backend)
+        };
+        for b in &backends {
+            b.availability()
+                .map_err(|reason| BenchError::BackendUnavailable {
+                    backend: b.name(),
+                    reason,
+                })?;
+        }
         if args.save.is_some() && heaps.len() != 1 {
             return Err(BenchError::SaveNeedsOneHeap { count: heaps.len() });
         }
@@ -168,6 +260,9 @@ impl Plan {
             reps: args.reps,
             verify: args.verify(),
             save: args.save.clone(),
+            concurrent: args
+                .is_default_suite()
+                .then(|| ConcurrentPlan::suite(args, cores)),
         })
     }
 
@@ -189,7 +284,8 @@ impl Plan {
     /// Checks every heap against 32-bit slot indices and `mem_available`
     /// bytes (when known) before anything is built.
     pub fn check_sizes(&self, mem_available: Option<u64>) -> Result<(), BenchError> {
-        for h in &self.heaps {
+        let conc = self.concurrent.iter().flat_map(|c| &c.heaps);
+        for h in self.heaps.iter().chain(conc) {
             if let Some(slots) = h.estimated_slots() {
                 if slots > u64::from(u32::MAX) {
                     return Err(BenchError::TooManySlots {
@@ -209,13 +305,39 @@ impl Plan {
                 }
             }
         }
+        if let Some(c) = &self.concurrent {
+            for h in &c.heaps {
+                let (HeapSource::Built(s), Some(slots), Some(bytes)) =
+                    (h, h.estimated_slots(), h.estimated_heap_bytes())
+                else {
+                    continue; // An image's arena is checked once it is loaded.
+                };
+                let need = concurrent::estimated_bytes(s.objects.into(), slots, bytes, &c.spec)
+                    .ok_or_else(|| BenchError::ArenaIndices {
+                        heap: h.describe(),
+                        cycles: c.spec.cycles,
+                    })?;
+                if let Some(avail) = mem_available.filter(|&a| need > a) {
+                    return Err(BenchError::ArenaMemory {
+                        heap: h.describe(),
+                        cycles: c.spec.cycles,
+                        need: human_bytes(need),
+                        available: human_bytes(avail),
+                    });
+                }
+            }
+        }
         Ok(())
     }
 
-    /// Progress steps: one per heap built and one per mark.
-    fn steps(&self) -> u64 {
+    /// Progress steps: one per heap built, one per mark and one per
+    /// concurrent cycle.
+    pub fn steps(&self) -> u64 {
         let per_heap = self.runs_per_heap().len() * (self.warmup + self.reps) + 1;
-        (self.heaps.len() * per_heap) as u64
+        let conc = self.concurrent.as_ref().map_or(0, |c| {
+            c.runs() * (1 + usize::try_from(c.spec.cycles).unwrap_or(usize::MAX))
+        });
+        (self.heaps.len() * per_heap + conc) as u64
     }
 }
 
@@ -246,18 +368,19 @@ impl Progress {
     }
 
     /// Untimed work: spins on its own.
-    fn busy(&self, msg: String) {
+    pub fn busy(&self, msg: String) {
         self.bar.set_message(msg);
         self.bar.enable_steady_tick(Duration::from_millis(120));
     }
 
     /// Timed work: nothing redraws until the next call.
-    fn quiet(&self, msg: String) {
+    pub fn quiet(&self, msg: String) {
         self.bar.disable_steady_tick();
         self.bar.set_message(msg);
     }
 
-    fn step(&self) {
+    /// One step done.
+    pub fn step(&self) {
         self.bar.inc(1);
     }
 
@@ -267,15 +390,15 @@ impl Progress {
     }
 }
 
-/// Runs `plan` and returns one [`Run`] per backend, heap and thread count.
+/// Runs `plan`'s stop-the-world marks and returns one [`Run`] per backend,
+/// heap and thread count.
 pub fn execute(
     plan: &Plan,
     ctx: &MarkContext,
     machine: &Machine,
     unix_time: u64,
-    progress_visible: bool,
+    progress: &Progress,
 ) -> Result<Vec<Run>, BenchError> {
-    let progress = Progress::new(plan.steps(), progress_visible);
     let mut runs = Vec::new();
     let pairs = plan.runs_per_heap();
     let max_threads = plan.threads.iter().copied().max().unwrap_or(1);
@@ -405,7 +528,80 @@ pub fn execute(
         }
         set_ratios(&mut runs[first..], max_threads);
     }
-    progress.finish();
+    Ok(runs)
+}
+
+/// Runs `plan`'s concurrent runs: every starting heap at every GOMAXPROCS.
+pub fn execute_concurrent(
+    plan: &Plan,
+    machine: &Machine,
+    unix_time: u64,
+    progress: &Progress,
+) -> Result<Vec<ConcurrentRun>, BenchError> {
+    let Some(c) = &plan.concurrent else {
+        return Ok(Vec::new());
+    };
+    let mut runs = Vec::new();
+    for source in &c.heaps {
+        for &gomaxprocs in &c.threads {
+            let seed = source.seed().unwrap_or(c.seed);
+            let m = concurrent::run(source, &c.spec, gomaxprocs, seed, progress)?;
+            let (ptrs, roots, shape, image) = match source {
+                HeapSource::Built(s) => (
+                    Some(s.ptrs),
+                    Some(s.roots),
+                    s.shape.name().to_string(),
+                    None,
+                ),
+                HeapSource::Image(p) => (None, None, "image".into(), Some(p.display().to_string())),
+            };
+            let sum = concurrent::Summary::of(&m.cycles);
+            runs.push(ConcurrentRun {
+                schema: SCHEMA_VERSION,
+                tool: concat!("host-bench ", env!("CARGO_PKG_VERSION")).into(),
+                unix_time,
+                mode: "concurrent",
+                backend: m.backend,
+                shape,
+                heap: image,
+                objects: m.start_objects,
+                ptrs,
+                roots,
+                seed: source.seed(),
+                edges: m.start_edges,
+                heap_bytes: m.start_bytes,
+                mutators: c.spec.mutators,
+                mutator_seed: seed,
+                gomaxprocs,
+                gogc: (c.spec.gc_percent >= 0).then_some(c.spec.gc_percent),
+                memory_limit: (c.spec.memory_limit != NO_MEMORY_LIMIT)
+                    .then_some(c.spec.memory_limit),
+                cycles_requested: c.spec.cycles,
+                stop_reason: m.stop.name(),
+                arena_objects: m.arena.max_objects.into(),
+                arena_slots: m.arena.max_slots.into(),
+                allocated_objects: m.allocated_objects,
+                allocated_slots: m.allocated_slots,
+                allocated_bytes: m.allocated_bytes,
+                build_s: m.build_s,
+                duration_s: m.duration_s,
+                mutator_ops: m.mutator_ops,
+                mutator_ops_per_s: m.mutator_ops as f64 / m.duration_s.max(1e-9),
+                goal_ratio_median: sum.goal_ratio_median,
+                goal_ratio_max: sum.goal_ratio_max,
+                utilization_median: sum.utilization_median,
+                assists: sum.assists,
+                assists_parked: sum.assists_parked,
+                park_p50_s: sum.park_p50_s,
+                park_p99_s: sum.park_p99_s,
+                park_max_s: sum.park_max_s,
+                scan_work_median: sum.scan_work_median,
+                verified: sum.verified,
+                cycles: m.cycles,
+                machine: machine.clone(),
+            });
+        }
+    }
     Ok(runs)
 }
 
@@ -483,6 +679,69 @@ mod tests {
         let e = p.check_sizes(Some(1 << 30)).unwrap_err().to_string();
         assert!(e.contains("1.0 GiB is available"), "{e}");
         assert!(p.check_sizes(Some(1 << 40)).is_ok());
+    }
+
+    #[test]
+    fn default_suite_ends_with_a_concurrent_run() {
+        let a = Args::try_parse_from(["host-bench"]).unwrap();
+        let p = Plan::from_args(&a, 2).unwrap();
+        assert_eq!(p.heaps.len(), 15);
+        let c = p
+            .concurrent
+            .as_ref()
+            .expect("the suite has a concurrent run");
+        assert_eq!(c.heaps.len(), 1);
+        assert_eq!(c.threads, vec![2]);
+        assert_eq!((c.spec.mutators, c.spec.cycles), (2, 10));
+        assert!(c.spec.verify);
+        // Choosing runs makes it no longer the suite.
+        let a = Args::try_parse_from(["host-bench", "--objects", "1000"]).unwrap();
+        assert!(Plan::from_args(&a, 2).unwrap().concurrent.is_none());
+    }
+
+    #[test]
+    fn concurrent_mode_plans_only_concurrent_runs() {
+        let a = Args::try_parse_from([
+            "host-bench",
+            "--mutators",
+            "3",
+            "--threads",
+            "1,2",
+            "--shape",
+            "list,tree",
+        ])
+        .unwrap();
+        let p = Plan::from_args(&a, 2).unwrap();
+        assert!(p.heaps.is_empty() && p.runs_per_heap().is_empty());
+        let c = p.concurrent.as_ref().unwrap();
+        assert_eq!(c.heaps.len(), 2);
+        assert_eq!(c.threads, vec![1, 2]);
+        assert_eq!((c.spec.mutators, c.spec.cycles), (3, 10));
+        // A build step and a step per cycle for each of 4 runs.
+        assert_eq!(p.steps(), 4 * 11);
+        let a = Args::try_parse_from(["host-bench", "--cycles", "2", "--backend", "cpu"]).unwrap();
+        assert!(Plan::from_args(&a, 2).is_ok());
+    }
+
+    #[test]
+    fn concurrent_arena_is_checked_before_building() {
+        let plan = |cycles: &str| {
+            let a =
+                Args::try_parse_from(["host-bench", "--cycles", cycles, "--objects", "4194304"])
+                    .unwrap();
+            Plan::from_args(&a, 2).unwrap()
+        };
+        let e = plan("100000").check_sizes(None).unwrap_err().to_string();
+        assert!(e.contains("32-bit indices"), "{e}");
+        let e = plan("50")
+            .check_sizes(Some(1 << 30))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("needs about") && e.contains("the arena never frees"),
+            "{e}"
+        );
+        assert!(plan("5").check_sizes(Some(1 << 40)).is_ok());
     }
 
     #[test]

@@ -43,18 +43,69 @@ fn fails_with(args: &[&str], needle: &str) {
     );
 }
 
-/// The field names the schema documents ("machine.cores" for nested ones).
-fn documented_fields() -> Vec<&'static str> {
-    SCHEMA
-        .lines()
-        .filter_map(|l| {
-            let l = l.strip_prefix("  ").filter(|l| !l.starts_with(' '))?;
-            let name = l.split_whitespace().next()?;
-            name.chars()
-                .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.' || c.is_ascii_digit())
-                .then_some(name)
-        })
-        .collect()
+/// The field names the schema documents for records of `mode` ("stw" or
+/// "concurrent"), with those of every record ("machine.cores",
+/// "cycles.mark_s" for nested ones).
+fn documented_fields(mode: &str) -> Vec<&'static str> {
+    let mut section = "";
+    let mut fields = Vec::new();
+    for l in SCHEMA.lines() {
+        if l.starts_with("Fields of every record") {
+            section = "every";
+        } else if l.starts_with("Stop-the-world records") {
+            section = "stw";
+        } else if l.starts_with("Concurrent records") {
+            section = "concurrent";
+        } else if l.starts_with("A field marked") {
+            section = "";
+        }
+        let Some(l) = l.strip_prefix("  ").filter(|l| !l.starts_with(' ')) else {
+            continue;
+        };
+        let Some(name) = l.split_whitespace().next() else {
+            continue;
+        };
+        let is_name = name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.' || c.is_ascii_digit());
+        if is_name && (section == "every" || section == mode) {
+            fields.push(name);
+        }
+    }
+    fields
+}
+
+/// Asserts every documented field is in `r` (nested ones in `r[a][b]`, or in
+/// each element when `r[a]` is an array), and every field in `r` is
+/// documented.
+fn assert_fields_match(r: &Value, fields: &[&str]) {
+    for f in fields {
+        match f.split_once('.') {
+            Some((a, b)) => match &r[a] {
+                Value::Array(items) => {
+                    for (i, it) in items.iter().enumerate() {
+                        assert!(it.get(b).is_some(), "field {f} missing from {a}[{i}]: {it}");
+                    }
+                }
+                o => assert!(o.get(b).is_some(), "field {f} missing from {r}"),
+            },
+            None => assert!(r.get(*f).is_some(), "field {f} missing from {r}"),
+        }
+    }
+    for (k, v) in r.as_object().unwrap() {
+        assert!(fields.contains(&k.as_str()), "{k} is not documented");
+        let nested: Vec<&serde_json::Map<String, Value>> = match v {
+            Value::Object(m) => vec![m],
+            Value::Array(items) => items.iter().filter_map(Value::as_object).collect(),
+            _ => vec![],
+        };
+        for m in nested {
+            for mk in m.keys() {
+                let name = format!("{k}.{mk}");
+                assert!(fields.contains(&name.as_str()), "{name} is not documented");
+            }
+        }
+    }
 }
 
 fn read_lines(path: &Path) -> Vec<Value> {
@@ -143,17 +194,11 @@ fn json_carries_every_documented_field() {
     let runs = read_lines(&json);
     // 2 shapes × 3 CPU backends.
     assert_eq!(runs.len(), 6);
-    let fields = documented_fields();
+    let fields = documented_fields("stw");
     assert!(fields.len() > 30, "schema parsed to {fields:?}");
     for r in &runs {
-        for f in &fields {
-            let v = match f.split_once('.') {
-                Some((a, b)) => r.get(a).and_then(|o| o.get(b)),
-                None => r.get(*f),
-            };
-            assert!(v.is_some(), "field {f} missing from {r}");
-        }
-        assert_eq!(r["schema"], 2);
+        assert_fields_match(r, &fields);
+        assert_eq!(r["schema"], 3);
         assert_eq!(r["mode"], "stw");
         assert!(r["adapter"].is_null(), "CPU backends have no adapter");
         assert!(r["upload_s"].is_null() && r["batches"].is_null());
@@ -172,16 +217,205 @@ fn json_carries_every_documented_field() {
     let bfs: Vec<&Value> = runs.iter().filter(|r| r["backend"] == "bfs").collect();
     assert_eq!(bfs.len(), 2);
     assert!(bfs.iter().all(|r| r["ratio_to_bfs"] == 1.0));
-    // Every field written is documented, too.
-    for (k, v) in runs[0].as_object().unwrap() {
-        assert!(fields.contains(&k.as_str()), "{k} is not documented");
-        if let Some(m) = v.as_object().filter(|_| k == "machine") {
-            for mk in m.keys() {
-                let name = format!("machine.{mk}");
-                assert!(fields.contains(&name.as_str()), "{name} is not documented");
-            }
-        }
+}
+
+/// A concurrent run small enough for a debug build: 2 mutators over a
+/// 20000-object starting heap (about 1 MiB, so every cycle runs to the
+/// 4 MiB heap minimum), for `cycles` cycles.
+fn concurrent(cycles: &'static str) -> Vec<&'static str> {
+    vec!["--mutators", "2", "--objects", "20000", "--cycles", cycles]
+}
+
+#[test]
+fn concurrent_run_prints_trace_lines_and_json_cycles() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("c.json");
+    let mut args = concurrent("3");
+    args.extend(["--no-out", "--json", json.to_str().unwrap()]);
+    let o = bench_in(dir.path(), &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    for c in 1..=3 {
+        let prefix = format!("gc {c} @");
+        let line = s.lines().find(|l| l.starts_with(&prefix));
+        let line = line.unwrap_or_else(|| panic!("no `{prefix}` line in:\n{s}"));
+        assert!(line.ends_with(", verified"), "{line}");
     }
+    assert!(!s.contains("gc 4 @"), "only the cycles asked for: {s}");
+    assert!(s.contains("concurrent: random, 20000 objects × 4 ptrs, seed 42; 2 mutators"));
+    let header = s
+        .lines()
+        .find(|l| l.starts_with("shape "))
+        .expect("summary row");
+    for col in [
+        "cycles",
+        "goal ratio med/max",
+        "util med",
+        "assists",
+        "park us p50/p99/max",
+    ] {
+        assert!(header.contains(col), "no {col} column in {header}");
+    }
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with("random ") && l.ends_with("yes")),
+        "{s}"
+    );
+    // No STW table and no note about GPU backends in this mode.
+    assert!(!s.contains("M edges/s") && !s.contains("not run:"), "{s}");
+
+    let runs = read_lines(&json);
+    assert_eq!(runs.len(), 1);
+    let r = &runs[0];
+    let fields = documented_fields("concurrent");
+    assert!(fields.contains(&"cycles.park_p99_s"), "{fields:?}");
+    assert_fields_match(r, &fields);
+    assert_eq!(r["schema"], 3);
+    assert_eq!(r["mode"], "concurrent");
+    assert_eq!(r["backend"], "cpu");
+    assert_eq!(r["mutators"], 2);
+    assert_eq!(r["cycles_requested"], 3);
+    assert_eq!(r["stop_reason"], "cycles");
+    assert_eq!(r["gogc"], 100);
+    assert!(r["memory_limit"].is_null());
+    assert_eq!(r["verified"], true);
+    assert_eq!(r["objects"], 20000);
+    assert!(r["mutator_ops"].as_u64().unwrap() > 0);
+    assert!(r["allocated_objects"].as_u64().unwrap() > 20000);
+    let cycles = r["cycles"].as_array().unwrap();
+    assert_eq!(cycles.len(), 3);
+    for (i, c) in cycles.iter().enumerate() {
+        assert_eq!(c["cycle"], i as u64 + 1);
+        assert_eq!(c["verified"], true);
+        assert!(
+            c["heap_goal"].as_u64().unwrap() >= 4 << 20,
+            "heap minimum: {c}"
+        );
+        assert!(c["marked"].as_u64().unwrap() > 0);
+        let ratio = c["heap_peak"].as_f64().unwrap() / c["heap_goal"].as_f64().unwrap();
+        assert!((c["goal_ratio"].as_f64().unwrap() - ratio).abs() < 1e-9);
+    }
+    let max = cycles
+        .iter()
+        .map(|c| c["goal_ratio"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert_eq!(r["goal_ratio_max"].as_f64(), Some(max));
+}
+
+#[test]
+fn concurrent_out_dir_gets_a_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // An earlier stop-the-world invocation leaves its files.
+    let o = bench_in(
+        dir.path(),
+        &[
+            "--objects",
+            "300",
+            "--shape",
+            "tree",
+            "--reps",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("runs.csv").exists() && out.join("throughput.svg").exists());
+    let mut args = concurrent("2");
+    args.extend(["--out", out.to_str().unwrap()]);
+    let o = bench_in(dir.path(), &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&format!("{}", out.join("timeline.svg").display())));
+    let svg = std::fs::read_to_string(out.join("timeline.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.len() > 2000);
+    for label in [
+        "heap live",
+        "heap goal",
+        "trigger",
+        "assist park",
+        "2 mutators",
+    ] {
+        assert!(svg.contains(label), "timeline lacks {label}");
+    }
+    let report = read_lines(&out.join("report.json"));
+    assert_eq!(report.len(), 1);
+    assert_eq!(report[0]["cycles"].as_array().map(Vec::len), Some(2));
+    // The stop-the-world files described other runs: gone.
+    assert!(!out.join("runs.csv").exists() && !out.join("throughput.svg").exists());
+}
+
+#[test]
+fn concurrent_run_stops_when_the_arena_is_full() {
+    // With GOGC off and no limit no cycle starts: the mutators fill the
+    // arena, and the run stops there rather than failing.
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("c.json");
+    let mut args = concurrent("2");
+    args.extend([
+        "--gogc",
+        "off",
+        "--no-out",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let o = bench_in(dir.path(), &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(s.contains("stopped after 0 of 2 cycles"), "{s}");
+    assert!(s.contains("the pacer never starts a cycle"), "{s}");
+    let r = &read_lines(&json)[0];
+    assert_eq!(r["stop_reason"], "heap-full");
+    assert!(r["gogc"].is_null() && r["verified"].is_null());
+    assert_eq!(r["cycles"].as_array().map(Vec::len), Some(0));
+    let fill = |used: &str, cap: &str| r[used].as_f64().unwrap() / r[cap].as_f64().unwrap();
+    let (objects, slots) = (
+        fill("allocated_objects", "arena_objects"),
+        fill("allocated_slots", "arena_slots"),
+    );
+    // Stopped at 90% of one capacity, well before either ran out.
+    assert!(objects.max(slots) >= 0.9 - 1e-6, "{objects} {slots}");
+    assert!(objects < 0.95 && slots < 0.95, "{objects} {slots}");
+}
+
+#[test]
+fn concurrent_bad_values_are_rejected_clearly() {
+    fails_with(&["--mutators", "0"], "at least 1 mutator is needed");
+    fails_with(&["--cycles", "0"], "at least 1 cycle is needed");
+    fails_with(
+        &["--mutators", "x"],
+        "`x` is not a whole number of mutators",
+    );
+    fails_with(&["--mutators", "5000"], "5000 mutators is too many");
+    fails_with(
+        &["--cycles", "2", "--gogc", "lots"],
+        "`lots` is not a GOGC value: a whole percentage such as 100, or off",
+    );
+    fails_with(
+        &["--cycles", "2", "--memory-limit", "12x"],
+        "`12x` is not a memory limit",
+    );
+    // Pacer flags need the concurrent mode; stop-the-world flags refuse it.
+    fails_with(&["--gogc", "50"], "--mutators <MUTATORS>|--cycles <CYCLES>");
+    fails_with(&["--mutators", "2", "--reps", "3"], "cannot be used with");
+    fails_with(
+        &["--mutators", "2", "--backend", "bfs", "--no-out"],
+        "backend bfs cannot run the concurrent mode",
+    );
+}
+
+#[test]
+fn compare_skips_concurrent_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("c.json");
+    let mut args = concurrent("1");
+    args.extend(["--no-out", "--json", json.to_str().unwrap()]);
+    let o = bench_in(dir.path(), &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    fails_with(
+        &["--compare", json.to_str().unwrap()],
+        "no stop-the-world runs in this report",
+    );
 }
 
 #[test]
@@ -208,6 +442,12 @@ fn help_documents_the_schema() {
         "machine.cpu_model",
         "--compare",
         "default suite",
+        "--mutators",
+        "--gogc",
+        "--memory-limit",
+        "Concurrent mode",
+        "cycles.park_p99_s",
+        "goal_ratio_median",
     ] {
         assert!(s.contains(needle), "--help lacks {needle}");
     }
