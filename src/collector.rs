@@ -1041,6 +1041,24 @@ impl Mutator {
         Ok(self.inner.heap.load(obj, slot)?)
     }
 
+    /// Reads slot `slot` of `obj` into stack root `index`, in one operation,
+    /// and returns the value. Use this rather than [`Mutator::read`] followed
+    /// by [`Mutator::set_root`] when another mutator may overwrite the slot:
+    /// in between, the value is held only in a Rust variable, and a cycle
+    /// that starts there would scan this stack without it.
+    pub fn load_root(
+        &self,
+        obj: ObjRef,
+        slot: u32,
+        index: usize,
+    ) -> Result<Option<ObjRef>, CollectorError> {
+        let _l = self.enter();
+        self.check_root(index)?;
+        let v = self.inner.heap.load(obj, slot)?;
+        self.shared.stack.with(|s| s[index] = ObjRef::encode(v));
+        Ok(v)
+    }
+
     /// Writes `val` into slot `slot` of `obj`, through the write barrier
     /// while marking (both the old and the new value are shaded).
     pub fn write(&self, obj: ObjRef, slot: u32, val: Option<ObjRef>) -> Result<(), CollectorError> {

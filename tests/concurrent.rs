@@ -59,9 +59,9 @@ fn mutate(m: &Mutator, seed: u64, stop: &AtomicBool, max_ops: u64) -> u64 {
             }
             // Follow a pointer and root what is found.
             8 => {
-                if let Some(child) = m.read(obj, below(4) as u32).unwrap() {
+                if let Some(child) = m.read(obj, 0).unwrap() {
                     if has_slots(m, child) {
-                        m.set_root(r, Some(child)).unwrap();
+                        m.load_root(obj, 0, r).unwrap();
                     }
                 }
             }
@@ -187,4 +187,7 @@ fn forced_cycles_with_live_mutator_state() {
     assert!(m.write(a, 9, None).is_err());
     assert_eq!(m.read(a, 0).unwrap(), Some(b));
     assert!(m.root(5).is_err());
+    assert!(m.load_root(a, 0, 3).is_err());
+    assert_eq!(m.load_root(a, 0, 0).unwrap(), Some(b));
+    assert_eq!(m.root(0).unwrap(), Some(b));
 }

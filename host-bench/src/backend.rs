@@ -14,7 +14,8 @@
 
 use gpumark::baseline::bfs_mark;
 use gpumark::heap::Heap;
-use gpumark::mark::{mark_stw, MarkBits};
+use gpumark::mark::{mark_stw, mark_stw_in, MarkBits};
+use gpumark::scan::CpuScan;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -207,8 +208,18 @@ impl Backend {
             upload_s: None,
         };
         match self {
-            Backend::Cpu | Backend::CpuSerial => {
-                let r = mark_stw(heap, self.effective_threads(threads));
+            Backend::CpuSerial => {
+                let r = mark_stw(heap, 1);
+                Ok(cpu(r.bits, r.marked, r.bytes_marked))
+            }
+            Backend::Cpu => {
+                // The pool built once for this thread count, as bfs uses, so
+                // thread start-up is not timed.
+                let pool = ctx
+                    .pools
+                    .get(&threads)
+                    .ok_or(MarkError::NoPool { threads })?;
+                let r = mark_stw_in(pool, heap, &CpuScan);
                 Ok(cpu(r.bits, r.marked, r.bytes_marked))
             }
             Backend::Bfs => {

@@ -49,7 +49,7 @@ use crate::error::BenchError;
 use crate::machine::{human_bytes, meminfo_field};
 use crate::runs::{HeapSource, Progress};
 use gpumark::collector::{Collector, CollectorConfig, CollectorError, CycleStats, Mutator};
-use gpumark::heap::{build, load_image_file, Heap, HeapConfig, HeapError, ObjRef};
+use gpumark::heap::{load_image_file, try_build, Heap, HeapConfig, HeapError, ObjRef};
 use gpumark::pacer::{PacerConfig, DEFAULT_HEAP_MINIMUM, NO_MEMORY_LIMIT};
 use gpumark::scan::{CpuScan, ScanBackend};
 use rand_core::{Rng, SeedableRng};
@@ -433,7 +433,10 @@ pub fn run(
     progress.busy(format!("building {desc}"));
     let t = Instant::now();
     let base = match source {
-        HeapSource::Built(s) => build(s),
+        HeapSource::Built(s) => try_build(s).map_err(|source| BenchError::Build {
+            heap: desc.clone(),
+            source,
+        })?,
         HeapSource::Image(path) => load_image_file(path).map_err(|source| BenchError::Image {
             path: path.clone(),
             source,
@@ -665,7 +668,7 @@ pub fn estimated_bytes(objects: u64, slots: u64, bytes: u64, spec: &ConcurrentSp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gpumark::heap::{Shape, ShapeSpec};
+    use gpumark::heap::{build, Shape, ShapeSpec};
 
     fn spec(cycles: u64, gc_percent: i32, memory_limit: i64) -> ConcurrentSpec {
         ConcurrentSpec {

@@ -56,6 +56,14 @@ pub enum BenchError {
         /// MemAvailable, human-readable.
         available: String,
     },
+    /// The heap builder refused the heap (it would overflow 32-bit indices).
+    #[error("cannot build {heap}: {source}")]
+    Build {
+        /// The heap, described.
+        heap: String,
+        /// What the builder said.
+        source: gpumark::heap::HeapError,
+    },
     /// A mark disagreed with the reference reachability pass.
     #[error("verification failed: {backend} on {heap} ({which} mark): {source}")]
     Mismatch {

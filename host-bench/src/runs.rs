@@ -25,7 +25,7 @@ use crate::error::BenchError;
 use crate::machine::{human_bytes, Machine};
 use crate::report::{ConcurrentRun, Run, SCHEMA_VERSION};
 use crate::stats::Summary;
-use gpumark::heap::{build, load_image_file, save_image_file, Shape, ShapeSpec};
+use gpumark::heap::{load_image_file, save_image_file, try_build, Shape, ShapeSpec};
 use gpumark::pacer::NO_MEMORY_LIMIT;
 use gpumark::verify::{check_exact, reachable};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -407,7 +407,10 @@ pub fn execute(
         progress.busy(format!("building {desc}"));
         let t = Instant::now();
         let heap = Arc::new(match source {
-            HeapSource::Built(spec) => build(spec),
+            HeapSource::Built(spec) => try_build(spec).map_err(|source| BenchError::Build {
+                heap: desc.clone(),
+                source,
+            })?,
             HeapSource::Image(path) => {
                 load_image_file(path).map_err(|source| BenchError::Image {
                     path: path.clone(),
