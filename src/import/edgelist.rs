@@ -35,9 +35,7 @@
 //! parent module), the peak is about `12·E + 40·N` bytes for `E` edges and
 //! `N` nodes.
 
-use super::{
-    IdMap, ImportError, ImportReport, Imported, Input, Progress, Short, MAX_OBJECTS,
-};
+use super::{IdMap, ImportError, ImportReport, Imported, Input, Progress, Short, MAX_OBJECTS};
 use crate::heap::{Heap, HeapConfig, WORD_BYTES};
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;

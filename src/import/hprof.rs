@@ -70,7 +70,9 @@
 //! fails at once without allocating. The input ending inside a record is
 //! [`ImportError::Truncated`].
 
-use super::{Assembler, Format, IdHashMap, ImportError, Imported, Input, Location, Progress, Short};
+use super::{
+    Assembler, Format, IdHashMap, ImportError, Imported, Input, Location, Progress, Short,
+};
 use std::fmt;
 use std::io::Read;
 use std::rc::Rc;
@@ -533,12 +535,17 @@ impl<R: Read> Parser<R> {
         self.record_offset = start;
         match t {
             sub::ROOT_UNKNOWN => self.root(RootKind::Unknown, 0, false),
-            sub::ROOT_JNI_GLOBAL => self.root(RootKind::JniGlobal, 1, false),
-            sub::ROOT_JNI_LOCAL => self.root(RootKind::JniLocal, 1, true),
-            sub::ROOT_JAVA_FRAME => self.root(RootKind::JavaFrame, 1, true),
-            sub::ROOT_NATIVE_STACK => self.root(RootKind::NativeStack, 0, true),
+            sub::ROOT_JNI_GLOBAL => {
+                // The object, then the JNI global reference's own id.
+                let id = self.id()?;
+                self.id()?;
+                self.count_root(RootKind::JniGlobal, id, None)
+            }
+            sub::ROOT_JNI_LOCAL => self.root(RootKind::JniLocal, 2, true),
+            sub::ROOT_JAVA_FRAME => self.root(RootKind::JavaFrame, 2, true),
+            sub::ROOT_NATIVE_STACK => self.root(RootKind::NativeStack, 1, true),
             sub::ROOT_STICKY_CLASS => self.root(RootKind::StickyClass, 0, false),
-            sub::ROOT_THREAD_BLOCK => self.root(RootKind::ThreadBlock, 0, true),
+            sub::ROOT_THREAD_BLOCK => self.root(RootKind::ThreadBlock, 1, true),
             sub::ROOT_MONITOR_USED => self.root(RootKind::MonitorUsed, 0, false),
             // A thread object's serial names its thread, but the object is
             // reachable from outside the thread: a global.
@@ -548,7 +555,7 @@ impl<R: Read> Parser<R> {
             sub::ROOT_DEBUGGER => self.root(RootKind::Debugger, 0, false),
             sub::ROOT_REFERENCE_CLEANUP => self.root(RootKind::ReferenceCleanup, 0, false),
             sub::ROOT_VM_INTERNAL => self.root(RootKind::VmInternal, 0, false),
-            sub::ROOT_JNI_MONITOR => self.root(RootKind::JniMonitor, 1, true),
+            sub::ROOT_JNI_MONITOR => self.root(RootKind::JniMonitor, 2, true),
             sub::UNREACHABLE => self.id().map(drop),
             sub::HEAP_DUMP_INFO => {
                 self.u4()?; // heap id
@@ -577,6 +584,16 @@ impl<R: Read> Parser<R> {
                 thread = Some(u64::from(v));
             }
         }
+        self.count_root(kind, id, thread)
+    }
+
+    /// Records a root of `kind` naming `id`, on `thread`'s stack or global.
+    fn count_root(
+        &mut self,
+        kind: RootKind,
+        id: u64,
+        thread: Option<u64>,
+    ) -> Result<(), ImportError> {
         *self.asm.report.root_kinds.entry(kind).or_insert(0) += 1;
         self.asm.root(id, thread)
     }
@@ -632,7 +649,7 @@ impl<R: Read> Parser<R> {
             self.id()?; // name
             fields.push(self.basic_type()?.0);
         }
-        self.define(id, HEADER_BYTES + bytes, s)?;
+        self.define(id, HEADER_BYTES + 4 * u64::from(self.id_size) + bytes, s)?;
         self.classes.insert(
             id,
             ClassInfo {
