@@ -564,6 +564,7 @@ fn malformed_hprof_errors_name_offset_and_record() {
             }
             ("tiny-badtag.hprof", ImportError::UnknownSubRecord { at, tag: 0x42 }) => {
                 assert_eq!(at.offset, arr);
+                assert_eq!((at.record, at.record_offset), ("HEAP_DUMP_SEGMENT", seg));
                 assert!(msg.contains(&format!("byte {arr}")) && msg.contains("0x42"));
             }
             ("tiny-overrun.hprof", ImportError::SubRecordOverrun { at, segment_end }) => {
@@ -578,6 +579,10 @@ fn malformed_hprof_errors_name_offset_and_record() {
                 ));
                 assert_eq!(*segment_end, seg + 9 + len - 3);
                 assert!(msg.contains("INSTANCE_DUMP"));
+                assert_eq!(
+                    at.record_offset,
+                    w.marks.iter().rfind(|m| m.0 == "INSTANCE_DUMP").unwrap().1 as u64
+                );
             }
             _ => panic!("{}: unexpected {e:?}", v.name),
         }

@@ -24,12 +24,15 @@
 //! | INSTANCE_DUMP (0x21)     | its class, then each reference field: its own class's first, then its superclass's, up the chain | 16 + field bytes                      |
 //! | OBJ_ARRAY_DUMP (0x22)    | its array class, then every element                                                         | 16 + length · id size                      |
 //! | PRIM_ARRAY_DUMP (0x23)   | none                                                                                        | 16 + length · element size                 |
-//! | CLASS_DUMP (0x20)        | superclass, class loader, signers, protection domain, each reference constant-pool entry, each reference static field | 16 + constant-pool and static value bytes |
+//! | CLASS_DUMP (0x20)        | superclass, class loader, signers, protection domain, each reference constant-pool entry, each reference static field | 16 + 4 · id size + constant-pool and static value bytes |
 //!
 //! 16 bytes is the header estimate of a 64-bit HotSpot object with
 //! compressed class pointers (mark word, klass, and an array's length); the
 //! rest is what the dump says the object holds, with references at the
-//! dump's id size. Fields are decoded with the field descriptors of the
+//! dump's id size (a class counts its four class references as well as its
+//! values). With 8-byte ids every such size holds the object's slots; with
+//! 4-byte ids a reference takes 4 bytes of dump but 8 of slot, and sizes are
+//! raised to `8·nslots` (see the parent module). Fields are decoded with the field descriptors of the
 //! instance's CLASS_DUMP and its superclasses', in the order HotSpot writes
 //! them (the class's own fields, then its superclass's). Slots exist for
 //! null references too (nil slots), as the object has the field; the
@@ -232,7 +235,7 @@ fn record_name(t: u8) -> &'static str {
         tag::CONTROL_SETTINGS => "CONTROL_SETTINGS",
         tag::HEAP_DUMP_SEGMENT => "HEAP_DUMP_SEGMENT",
         tag::HEAP_DUMP_END => "HEAP_DUMP_END",
-        _ => "unknown record",
+        _ => "unknown",
     }
 }
 
@@ -260,7 +263,7 @@ fn sub_record_name(t: u8) -> &'static str {
         sub::UNREACHABLE => "UNREACHABLE",
         sub::PRIM_ARRAY_NODATA => "PRIMITIVE_ARRAY_NODATA",
         sub::HEAP_DUMP_INFO => "HEAP_DUMP_INFO",
-        _ => "unknown sub-record",
+        _ => "unknown",
     }
 }
 
@@ -514,11 +517,11 @@ impl<R: Read> Parser<R> {
         let len = self.u4()?;
         if t == tag::HEAP_DUMP || t == tag::HEAP_DUMP_SEGMENT {
             self.saw_heap_dump = true;
-            let (name, start) = (self.record, self.record_offset);
+            let parent = (self.record, self.record_offset);
             self.limit = self.inp.pos + u64::from(len);
             while self.inp.pos < self.limit {
-                self.sub_record()?;
-                (self.record, self.record_offset) = (name, start);
+                self.sub_record(parent)?;
+                (self.record, self.record_offset) = parent;
             }
             self.limit = u64::MAX;
         } else {
@@ -527,8 +530,8 @@ impl<R: Read> Parser<R> {
         Ok(true)
     }
 
-    /// Reads one heap-dump sub-record.
-    fn sub_record(&mut self) -> Result<(), ImportError> {
+    /// Reads one heap-dump sub-record of the record `parent` (name, offset).
+    fn sub_record(&mut self, parent: (&'static str, u64)) -> Result<(), ImportError> {
         let start = self.inp.pos;
         let t = self.u1()?;
         self.record = sub_record_name(t);
@@ -566,8 +569,13 @@ impl<R: Read> Parser<R> {
             sub::OBJ_ARRAY_DUMP => self.obj_array_dump(),
             sub::PRIM_ARRAY_DUMP => self.prim_array_dump(true),
             sub::PRIM_ARRAY_NODATA => self.prim_array_dump(false),
+            // No length to skip by: name the enclosing record instead.
             _ => Err(ImportError::UnknownSubRecord {
-                at: self.at_offset(start),
+                at: Location {
+                    offset: start,
+                    record: parent.0,
+                    record_offset: parent.1,
+                },
                 tag: t,
             }),
         }

@@ -156,7 +156,8 @@ pub struct Location {
     /// The byte offset of the problem, from the start of the input.
     pub offset: u64,
     /// The record (or sub-record) being read, by its HPROF tag name
-    /// ("INSTANCE_DUMP", "HEAP_DUMP_SEGMENT"), or "header".
+    /// ("INSTANCE_DUMP", "HEAP_DUMP_SEGMENT"), "header", or "unknown" for a
+    /// top-level tag this parser does not name.
     pub record: &'static str,
     /// Where that record starts (its tag byte).
     pub record_offset: u64,
@@ -231,7 +232,7 @@ pub enum ImportError {
     /// no length, so an unknown one cannot be skipped.
     #[error("unknown heap dump sub-record tag {tag:#04x} at {at}")]
     UnknownSubRecord {
-        /// Where the tag is.
+        /// Where the tag is, in the enclosing HEAP_DUMP or HEAP_DUMP_SEGMENT.
         at: Location,
         /// The tag.
         tag: u8,
@@ -246,7 +247,11 @@ pub enum ImportError {
         ty: u8,
     },
     /// A sub-record runs past the end of the heap-dump record holding it.
-    #[error("{at} runs past the end of its heap dump record, which ends at byte {segment_end}")]
+    #[error(
+        "the {} sub-record at byte {} runs past the end of its heap dump record \
+         at byte {segment_end} (reading byte {})",
+        .at.record, .at.record_offset, .at.offset
+    )]
     SubRecordOverrun {
         /// The sub-record, and the first byte past its record.
         at: Location,
