@@ -17,12 +17,12 @@
 //!
 //! The difficulty is that references run forward: an instance names objects
 //! dumped after it, so a slot cannot be given its target's dense index when
-//! it is read. The [`Assembler`] below therefore numbers *names*, not
+//! it is read. The `Assembler` below therefore numbers *names*, not
 //! objects, during the pass: every id, the first time it is seen (as a
 //! reference or as a definition), gets the next name number, and slots,
 //! roots and definitions all record name numbers. Objects are numbered
 //! separately, in the order their slots are emitted, which is what
-//! [`Heap::from_parts`] needs (each object's slots follow its predecessor's).
+//! `Heap::from_parts` needs (each object's slots follow its predecessor's).
 //! At the end one table, name → object, rewrites every slot and root in
 //! place; a name that was referenced but never defined is an id absent from
 //! the input: it is counted ([`ImportReport::missing_refs`]) and stored as
@@ -30,20 +30,21 @@
 //!
 //! # Memory
 //!
-//! For `N` distinct ids and `S` pointer slots the peak is about
-//! `40·N + 4·S` bytes during the pass (the id map, a `HashMap<u64, u32>` at
-//! up to ~32 bytes per entry when it has just grown, the name → object table
-//! at 4, the object table at 8, and the slots at 4 each), plus the heap
-//! itself when it is built (12 bytes per object and 4 per slot; the pass's
-//! vectors are freed as it is built). An HPROF reference takes 8 bytes of
-//! file (4 with 32-bit ids) and becomes a 4-byte slot, and primitive arrays,
-//! scalar fields and strings cost nothing, so a dump needs less memory than
-//! its size on disk unless it is almost all tiny objects. A two-pass design
-//! (ids and class layouts first, slots second) would save the name table but
-//! needs a seekable input; one pass reads from a pipe (a decompressor) too.
-//! Edge lists keep their edges as `(source, target)` pairs until the end
-//! (8 bytes per edge), because a node's out-edges may be anywhere in the
-//! file; see [`edgelist`].
+//! For `N` distinct ids and `S` pointer slots the peak during the pass is
+//! about `50·N + 4·S` bytes: the id map, a `HashMap<u64, u32>` at 19 to 39
+//! bytes per entry depending on how recently it grew, the name → object
+//! table at 4, the object table at 8, and the slots at 4 each (plus 8 per
+//! object if [`Imported::ids`] is kept). The map and the name table are
+//! freed before the heap (12 bytes per object, 4 per slot) is built. A
+//! HotSpot dump spends at least 25 bytes of file per object and 8 per
+//! reference (4 with 4-byte ids), so an import needs at most about twice
+//! the file's size, and much less when primitive arrays dominate, as they
+//! usually do: their contents, like scalar fields and strings, cost nothing
+//! here. A two-pass design (ids and class layouts first, slots second)
+//! would save the name table but needs a seekable input; one pass also
+//! reads from a pipe (a decompressor). Edge lists keep their edges as
+//! `(source, target)` pairs until the end (8 bytes per edge), because a
+//! node's out-edges may be anywhere in the file; see [`edgelist`].
 //!
 //! Ids are hashed with a SplitMix64 finaliser, not SipHash: the ids are
 //! addresses, the map is the parser's hottest structure, and an input
@@ -67,6 +68,20 @@
 //! The library prints nothing. A [`Progress`] callback in the options is
 //! called with the bytes read so far every [`PROGRESS_STEP`] bytes and once at
 //! the end; a front end draws its own bar.
+//!
+//! # Examples
+//!
+//! ```
+//! use gpumark::import::{import_edge_list, EdgeListOptions};
+//! use gpumark::mark::mark_stw;
+//! use std::sync::Arc;
+//!
+//! // 1 → 2 → 3, and 4 → 4, which no root reaches.
+//! let imp = import_edge_list("1 2\n2 3\n4 4\n".as_bytes(), &EdgeListOptions::default())?;
+//! let marked = mark_stw(&Arc::new(imp.heap), 1).marked;
+//! assert_eq!((imp.report.objects, imp.report.roots, marked), (4, 1, 3));
+//! # Ok::<(), gpumark::import::ImportError>(())
+//! ```
 
 pub mod edgelist;
 pub mod hprof;
