@@ -10,6 +10,7 @@ pub mod baseline;
 #[cfg(not(loom))] // the loom build models the assist queue alone
 pub mod collector;
 pub mod heap;
+pub mod import;
 pub mod mark;
 pub mod pacer;
 pub mod scan;
