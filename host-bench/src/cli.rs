@@ -15,6 +15,7 @@
 use crate::backend::{parse_backend, Backend};
 use clap::{ArgGroup, Parser, ValueEnum};
 use gpumark::heap::Shape;
+use gpumark::import::{Format, RootChoice};
 use gpumark::pacer::{parse_memory_limit, GC_PERCENT_OFF, NO_MEMORY_LIMIT};
 use std::path::PathBuf;
 
@@ -77,6 +78,18 @@ bfs's on the same heap and thread count. Heap building is timed separately
 (build_s in the report). The progress bar, on a terminal only, is redrawn
 between marks, never during one.
 
+--heap FILE marks a heap a real program made instead of built ones: a gpumark
+image (written by --save), a JVM HPROF heap dump (jmap -dump, jcmd
+GC.heap_dump; its GC roots are the root set) or a SNAP-style edge list (text,
+`src dst` per line; --edge-roots picks the roots), told apart by their first
+bytes or named by --format. Before the table, host-bench prints what the import
+found: objects, edges, roots, references to ids absent from the file (stored as
+nil), the fraction of objects the marks reached, HPROF record counts, the
+file's size and the import time; the JSON has the same as each run's `import`
+object. A large file shows its progress on a terminal. A malformed file is an
+error naming the file and the byte offset and record (HPROF) or line (edge
+list) where it goes wrong.
+
 Concurrent mode (--mutators M, --cycles C): the heap from --shape/--objects
 (default: random, 262144 objects) is the starting live heap, copied into an
 arena with room for what the mutators will allocate. M mutator threads then
@@ -122,16 +135,32 @@ pub struct Args {
     pub roots: u32,
 
     /// Seeds for the heap builder; a list builds one heap per seed (in
-    /// concurrent mode each also seeds the mutators' programs)
+    /// concurrent mode each also seeds the mutators' programs). With --heap,
+    /// the seed of --edge-roots random:N (a list imports once per seed)
     #[arg(long, value_delimiter = ',', default_values = ["42"])]
     pub seed: Vec<u64>,
 
-    /// Mark a saved heap image instead of building heaps (in concurrent mode,
-    /// the starting live heap)
-    #[arg(long, value_name = "IMAGE", conflicts_with_all = ["shape", "objects", "ptrs", "roots", "seed"])]
+    /// Mark the heap in FILE instead of building heaps (in concurrent mode,
+    /// the starting live heap): a gpumark image (--save), a JVM HPROF heap
+    /// dump or a SNAP-style edge list, told apart by content unless --format
+    /// says
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["shape", "objects", "ptrs", "roots"])]
     pub heap: Option<PathBuf>,
 
-    /// Save the built heap to this file (needs exactly one heap)
+    /// The format of --heap FILE, instead of telling it by content: image,
+    /// hprof or edges
+    #[arg(long, value_name = "FORMAT", requires = "heap", value_parser = parse_format)]
+    pub format: Option<Format>,
+
+    /// Which nodes of a --heap edge list are roots: in-degree-zero (every
+    /// node no edge points to), nodes:ID,ID,... (these node ids), or
+    /// random:N (N distinct nodes drawn with --seed) [default:
+    /// in-degree-zero]
+    #[arg(long, value_name = "ROOTS", requires = "heap", value_parser = parse_edge_roots)]
+    pub edge_roots: Option<EdgeRoots>,
+
+    /// Save the heap to this file as a gpumark image (needs exactly one
+    /// heap; a --heap HPROF dump or edge list loads faster from its image)
     #[arg(long, value_name = "IMAGE", conflicts_with = "concurrent")]
     pub save: Option<PathBuf>,
 
@@ -238,6 +267,8 @@ impl Args {
             roots: self.roots,
             seed: &self.seed,
             heap: self.heap.as_ref(),
+            format: self.format,
+            edge_roots: self.edge_roots.as_ref(),
             save: self.save.as_ref(),
             threads: &self.threads,
             reps: self.reps,
@@ -288,6 +319,8 @@ struct Selection<'a> {
     roots: u32,
     seed: &'a [u64],
     heap: Option<&'a PathBuf>,
+    format: Option<Format>,
+    edge_roots: Option<&'a EdgeRoots>,
     save: Option<&'a PathBuf>,
     threads: &'a [usize],
     reps: usize,
@@ -323,6 +356,59 @@ impl From<ShapeArg> for Shape {
             ShapeArg::Powerlaw => Shape::PowerLaw,
         }
     }
+}
+
+/// `--edge-roots`: which nodes of an edge list are roots (the library's
+/// [`RootChoice`] less the seed, which `--seed` gives).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EdgeRoots {
+    /// `in-degree-zero`: every node with no incoming edge.
+    InDegreeZero,
+    /// `nodes:ID,ID,...`: these node ids.
+    Nodes(Vec<u64>),
+    /// `random:N`: N distinct nodes drawn with the seed.
+    Random(u64),
+}
+
+impl EdgeRoots {
+    /// The library's choice, with `seed` for `random:N`.
+    pub fn choice(&self, seed: u64) -> RootChoice {
+        match self {
+            EdgeRoots::InDegreeZero => RootChoice::InDegreeZero,
+            EdgeRoots::Nodes(ids) => RootChoice::Nodes(ids.clone()),
+            &EdgeRoots::Random(count) => RootChoice::Random { count, seed },
+        }
+    }
+}
+
+fn parse_edge_roots(s: &str) -> Result<EdgeRoots, String> {
+    let s = s.trim();
+    let usage = "in-degree-zero, nodes:ID,ID,... or random:N";
+    if s.eq_ignore_ascii_case("in-degree-zero") {
+        return Ok(EdgeRoots::InDegreeZero);
+    }
+    if let Some(list) = s.strip_prefix("nodes:") {
+        let ids = list
+            .split(',')
+            .map(|id| {
+                let id = id.trim();
+                id.parse::<u64>()
+                    .map_err(|_| format!("`{id}` in `{s}` is not a node id (a whole number)"))
+            })
+            .collect::<Result<Vec<u64>, String>>()?;
+        return Ok(EdgeRoots::Nodes(ids));
+    }
+    if let Some(n) = s.strip_prefix("random:") {
+        return match parse_count(n, "roots")? {
+            0 => Err("random:N needs at least 1 root".into()),
+            n => Ok(EdgeRoots::Random(n)),
+        };
+    }
+    Err(format!("`{s}` is not a root choice: {usage}"))
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.trim().parse::<Format>().map_err(|e| e.to_string())
 }
 
 fn parse_count(s: &str, what: &str) -> Result<u64, String> {
@@ -489,5 +575,52 @@ mod tests {
             .unwrap_err()
             .contains("not a whole number"));
         assert!(Args::try_parse_from(["host-bench", "--heap", "x", "--shape", "list"]).is_err());
+    }
+
+    #[test]
+    fn heap_file_flags() {
+        let a = Args::try_parse_from([
+            "host-bench",
+            "--heap",
+            "g.txt",
+            "--format",
+            "edges",
+            "--edge-roots",
+            "random:5",
+            "--seed",
+            "7",
+        ])
+        .unwrap();
+        assert_eq!(a.format, Some(Format::EdgeList));
+        assert_eq!(a.edge_roots, Some(EdgeRoots::Random(5)));
+        assert_eq!(
+            a.edge_roots.unwrap().choice(7),
+            RootChoice::Random { count: 5, seed: 7 }
+        );
+        assert!(!Args::try_parse_from(["host-bench", "--heap", "x"])
+            .unwrap()
+            .is_default_suite());
+        assert_eq!(
+            parse_edge_roots("nodes:1, 18446744073709551615"),
+            Ok(EdgeRoots::Nodes(vec![1, u64::MAX]))
+        );
+        assert_eq!(
+            parse_edge_roots("in-degree-zero"),
+            Ok(EdgeRoots::InDegreeZero)
+        );
+        assert!(parse_edge_roots("nodes:")
+            .unwrap_err()
+            .contains("not a node id"));
+        assert!(parse_edge_roots("nodes:1,x").unwrap_err().contains("`x`"));
+        assert!(parse_edge_roots("random:0")
+            .unwrap_err()
+            .contains("at least 1"));
+        assert!(parse_edge_roots("all").unwrap_err().contains("random:N"));
+        assert!(parse_format("xml")
+            .unwrap_err()
+            .contains("image, hprof or edges"));
+        // Both need a file.
+        assert!(Args::try_parse_from(["host-bench", "--format", "hprof"]).is_err());
+        assert!(Args::try_parse_from(["host-bench", "--edge-roots", "random:3"]).is_err());
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! ## The heap: a long-lived part and the mutators' churn
 //!
-//! The `--shape`/`--objects` heap (or `--heap IMAGE`) is the starting live
+//! The `--shape`/`--objects` heap (or the `--heap FILE`) is the starting live
 //! heap: long-lived data reachable from the globals, like the caches and
 //! tables of a server. `gpumark::heap::build` gives a heap whose capacity is
 //! exactly its contents, and gpumark's heap is an arena that never frees (it
@@ -46,10 +46,11 @@
 //! [`Summary`] condenses them into the summary row.
 
 use crate::error::BenchError;
+use crate::import::ImportRecord;
 use crate::machine::{human_bytes, meminfo_field};
 use crate::runs::{HeapSource, Progress};
 use gpumark::collector::{Collector, CollectorConfig, CollectorError, CycleStats, Mutator};
-use gpumark::heap::{load_image_file, try_build, Heap, HeapConfig, HeapError, ObjRef};
+use gpumark::heap::{Heap, HeapConfig, HeapError, ObjRef};
 use gpumark::pacer::{PacerConfig, DEFAULT_HEAP_MINIMUM, NO_MEMORY_LIMIT};
 use gpumark::scan::{CpuScan, ScanBackend};
 use rand_core::{Rng, SeedableRng};
@@ -414,6 +415,9 @@ pub struct Measured {
     pub backend: String,
     /// The cycles, at most as many as asked for.
     pub cycles: Vec<CycleStats>,
+    /// What the import of a `--heap` file found, `reached` counting the
+    /// objects reachable in the starting heap; `None` for a built heap.
+    pub import: Option<ImportRecord>,
 }
 
 /// Runs one concurrent run over `source` with GOMAXPROCS `gomaxprocs`.
@@ -432,16 +436,7 @@ pub fn run(
     };
     progress.busy(format!("building {desc}"));
     let t = Instant::now();
-    let base = match source {
-        HeapSource::Built(s) => try_build(s).map_err(|source| BenchError::Build {
-            heap: desc.clone(),
-            source,
-        })?,
-        HeapSource::Image(path) => load_image_file(path).map_err(|source| BenchError::Image {
-            path: path.clone(),
-            source,
-        })?,
-    };
+    let (base, import) = source.load(progress)?;
     let (start_objects, start_bytes) = (u64::from(base.len()), base.allocated_bytes());
     let start_edges = base.edges();
     let arena_err = || BenchError::ArenaIndices {
@@ -449,8 +444,8 @@ pub fn run(
         cycles: spec.cycles,
     };
     let extra = arena_for(0, 0, start_bytes, spec).ok_or_else(arena_err)?;
-    if let HeapSource::Image(_) = source {
-        // A built heap's arena was checked before building; an image's size
+    if let HeapSource::File(_) = source {
+        // A built heap's arena was checked before building; a file's size
         // is known only now.
         let slots = u64::from(base.slots_len());
         let need =
@@ -467,6 +462,9 @@ pub fn run(
     let heap = Arc::new(with_room(&base, extra).map_err(|e| collector_err(e.into()))?);
     drop(base);
     let build_s = t.elapsed().as_secs_f64();
+    // The cycles mark what the mutators allocate too, so what the import's
+    // roots reach is counted here, in the starting heap (untimed).
+    let import = import.map(|r| r.with_reached(gpumark::verify::reachable(&heap).count));
     let arena = heap.config();
     progress.step();
 
@@ -568,6 +566,7 @@ pub fn run(
         stop,
         backend: backend.name().to_string(),
         cycles,
+        import,
     })
 }
 

@@ -3,6 +3,7 @@
 use crate::backend::{MarkError, Unavailable};
 use gpumark::collector::CollectorError;
 use gpumark::heap::ImageError;
+use gpumark::import::ImportError;
 use gpumark::verify::Mismatch;
 use std::path::PathBuf;
 use thiserror::Error;
@@ -85,7 +86,42 @@ pub enum BenchError {
         /// Heaps planned.
         count: usize,
     },
-    /// A heap image could not be read or written.
+    /// A `--heap` file could not be imported: a malformed or truncated HPROF
+    /// dump (the importer names the byte offset and record), a bad edge-list
+    /// line (its number and content), a bad image, or a file in another
+    /// format than `--format` says.
+    #[error("cannot import {} as {what}: {source}", path.display())]
+    Import {
+        /// The file.
+        path: PathBuf,
+        /// The format it was read as, in words, and how that was settled
+        /// ("an HPROF heap dump (by content)").
+        what: String,
+        /// What the importer found wrong.
+        source: ImportError,
+    },
+    /// `--edge-roots` with a `--heap` file that is not an edge list.
+    #[error(
+        "--edge-roots chooses the roots of an edge list, but {} is {what}, which names its \
+         own roots; drop --edge-roots, or say --format edges if it is an edge list",
+        path.display()
+    )]
+    EdgeRootsNeedEdgeList {
+        /// The file.
+        path: PathBuf,
+        /// Its format, in words.
+        what: String,
+    },
+    /// More than one `--seed` with `--heap` when no seed chooses anything.
+    #[error(
+        "--seed lists {count} seeds, but --heap marks one heap; a list of seeds needs \
+         --edge-roots random:N on an edge list (one set of random roots per seed)"
+    )]
+    HeapSeeds {
+        /// Seeds given.
+        count: usize,
+    },
+    /// A heap image could not be written.
     #[error("heap image {}: {source}", path.display())]
     Image {
         /// The file.

@@ -6,6 +6,8 @@
 //!
 //! - [`cli`]: the flags;
 //! - [`backend`]: the backends and whether this build can run them;
+//! - [`import`]: heaps from files (`--heap`): images, HPROF dumps, edge
+//!   lists, and what their import found;
 //! - [`runs`]: the plan (every heap × thread count × backend), checked before
 //!   anything is built, and the timed, verified marks;
 //! - [`concurrent`]: the concurrent mode, mutators running while paced
@@ -21,6 +23,7 @@ mod cli;
 mod compare;
 mod concurrent;
 mod error;
+mod import;
 mod machine;
 mod plots;
 mod report;
@@ -88,12 +91,14 @@ fn run(args: &Args) -> Result<(), BenchError> {
 
     let mut text = String::new();
     if !runs.is_empty() {
+        text.push_str(&report::stw_imports_text(runs));
         text.push_str(&report::table(runs));
     }
     if !report.concurrent.is_empty() {
         if !text.is_empty() {
             text.push('\n');
         }
+        text.push_str(&report::concurrent_imports_text(&report.concurrent));
         text.push_str(&report::concurrent_text(&report.concurrent));
     }
     text.push_str(&format!("machine: {}\n", machine.summary()));

@@ -6,6 +6,7 @@
 use crate::backend::Adapter;
 use crate::concurrent::{scan_work, Summary, FULL_FRACTION};
 use crate::error::BenchError;
+use crate::import::{import_text, ImportRecord};
 use crate::machine::{human_bytes, Machine};
 use crate::plots::CycleRecord;
 use gpumark::collector::CycleStats;
@@ -14,8 +15,9 @@ use std::io::Write;
 use std::path::Path;
 
 /// The version written in every record's `schema` field. Version 3 added
-/// the concurrent records; stop-the-world records are as in version 2.
-pub const SCHEMA_VERSION: u32 = 3;
+/// the concurrent records; version 4 the `import` object of both kinds of
+/// record (and format names in `shape` for `--heap` files).
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Everything one invocation ran: stop-the-world runs, then concurrent runs
 /// (the order of the JSON Lines).
@@ -47,9 +49,9 @@ pub struct Run {
     pub backend: &'static str,
     /// The GPU adapter; `None` for CPU backends.
     pub adapter: Option<Adapter>,
-    /// Shape name, or "image".
+    /// Shape name, or the `--heap` file's format ("image", "hprof", "edges").
     pub shape: String,
-    /// The image file for `--heap`.
+    /// The `--heap` file.
     pub heap: Option<String>,
     /// Objects in the heap.
     pub objects: u64,
@@ -57,7 +59,7 @@ pub struct Run {
     pub ptrs: Option<u32>,
     /// `--roots` of a built heap.
     pub roots: Option<u32>,
-    /// `--seed` of a built heap.
+    /// `--seed` of a built heap, or of an edge list's random roots.
     pub seed: Option<u64>,
     /// Non-nil pointer slots.
     pub edges: u64,
@@ -95,6 +97,8 @@ pub struct Run {
     pub batches: Option<u64>,
     /// Whether every mark equalled the reachable set; `None` if unchecked.
     pub verified: Option<bool>,
+    /// What the import of a `--heap` file found; `None` for a built heap.
+    pub import: Option<ImportRecord>,
     /// Where it ran.
     pub machine: Machine,
 }
@@ -113,9 +117,9 @@ pub struct ConcurrentRun {
     pub mode: &'static str,
     /// The scan backend ("cpu").
     pub backend: String,
-    /// Shape of the starting heap, or "image".
+    /// Shape of the starting heap, or the `--heap` file's format.
     pub shape: String,
-    /// The image file for `--heap`.
+    /// The `--heap` file.
     pub heap: Option<String>,
     /// Objects in the starting heap.
     pub objects: u64,
@@ -123,7 +127,7 @@ pub struct ConcurrentRun {
     pub ptrs: Option<u32>,
     /// `--roots` of a built heap.
     pub roots: Option<u32>,
-    /// `--seed` of a built heap.
+    /// `--seed` of a built heap, or of an edge list's random roots.
     pub seed: Option<u64>,
     /// Non-nil slots of the starting heap.
     pub edges: u64,
@@ -184,6 +188,9 @@ pub struct ConcurrentRun {
     /// Every cycle's statistics.
     #[serde(serialize_with = "serialize_cycles")]
     pub cycles: Vec<CycleStats>,
+    /// What the import of a `--heap` file found (`reached`: in the starting
+    /// heap); `None` for a built heap.
+    pub import: Option<ImportRecord>,
     /// Where it ran.
     pub machine: Machine,
 }
@@ -212,7 +219,7 @@ impl ConcurrentRun {
     /// The run in words: heap, mutators and pacer settings.
     pub fn describe(&self) -> String {
         let heap = match &self.heap {
-            Some(p) => format!("image {p}"),
+            Some(p) => format!("{} {p}", self.shape),
             None => format!(
                 "{}, {} objects{}",
                 self.shape,
@@ -570,6 +577,40 @@ pub fn table(runs: &[Run]) -> String {
     t.render()
 }
 
+/// The import blocks printed before a table: one per imported heap, given
+/// as each run's `(heap, seed, import)` in run order (a heap's runs are
+/// consecutive), and a blank line after them.
+pub fn imports_text<'a>(
+    runs: impl IntoIterator<Item = (&'a Option<String>, Option<u64>, &'a Option<ImportRecord>)>,
+) -> String {
+    let mut out = String::new();
+    let mut last = None;
+    for (heap, seed, import) in runs {
+        let (Some(heap), Some(import)) = (heap, import) else {
+            continue;
+        };
+        if last == Some((heap, seed)) {
+            continue;
+        }
+        last = Some((heap, seed));
+        out.push_str(&import_text(heap, import));
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+/// [`imports_text`] of stop-the-world runs.
+pub fn stw_imports_text(runs: &[Run]) -> String {
+    imports_text(runs.iter().map(|r| (&r.heap, r.seed, &r.import)))
+}
+
+/// [`imports_text`] of concurrent runs.
+pub fn concurrent_imports_text(runs: &[ConcurrentRun]) -> String {
+    imports_text(runs.iter().map(|r| (&r.heap, r.seed, &r.import)))
+}
+
 /// Microseconds, whole.
 fn fmt_us(s: f64) -> String {
     format!("{:.0}", s * 1e6)
@@ -704,6 +745,7 @@ pub(crate) mod tests {
             upload_s: None,
             batches: None,
             verified: Some(true),
+            import: None,
             machine: Machine::detect(),
         }
     }

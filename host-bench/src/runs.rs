@@ -1,12 +1,14 @@
 //! Planning and timing the runs.
 //!
 //! A [`Plan`] is the cross product of heaps (sizes × seeds × shapes, or one
-//! image), thread counts and backends, checked up front: every backend
-//! available, every heap within gpumark's 32-bit indices and the free memory,
-//! so a long suite does not die an hour in. [`execute`] then builds one heap at
-//! a time (timed as `build_s`, never as marking), computes the reference
-//! reachable set once per heap, and for each backend runs the warm-up and the
-//! timed marks, verifying each mark outside its timed region.
+//! `--heap` file, once per seed when the seed picks its roots), thread counts
+//! and backends, checked up front: every backend available, every built heap
+//! within gpumark's 32-bit indices and the free memory, every file present
+//! and of a known format, so a long suite does not die an hour in.
+//! [`execute`] then builds or imports one heap at a time (timed as `build_s`,
+//! never as marking), computes the reference reachable set once per heap, and
+//! for each backend runs the warm-up and the timed marks, verifying each mark
+//! outside its timed region.
 //!
 //! Only the mark call itself is inside the timed region. For `cpu` and
 //! `cpu-serial` that includes what `gpumark::mark::mark_stw` does on every call
@@ -19,13 +21,14 @@
 //! default suite ends with.
 
 use crate::backend::{Backend, MarkContext};
-use crate::cli::{Args, ShapeArg, CONCURRENT_OBJECTS, DEFAULT_CYCLES, DEFAULT_MUTATORS};
+use crate::cli::{Args, EdgeRoots, ShapeArg, CONCURRENT_OBJECTS, DEFAULT_CYCLES, DEFAULT_MUTATORS};
 use crate::concurrent::{self, ConcurrentSpec};
 use crate::error::BenchError;
+use crate::import::{HeapFile, ImportRecord};
 use crate::machine::{human_bytes, Machine};
 use crate::report::{ConcurrentRun, Run, SCHEMA_VERSION};
 use crate::stats::Summary;
-use gpumark::heap::{load_image_file, save_image_file, try_build, Shape, ShapeSpec};
+use gpumark::heap::{save_image_file, try_build, Heap, Shape, ShapeSpec};
 use gpumark::pacer::NO_MEMORY_LIMIT;
 use gpumark::verify::{check_exact, reachable};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -38,8 +41,9 @@ use std::time::{Duration, Instant};
 pub enum HeapSource {
     /// Built by `gpumark::heap::build`.
     Built(ShapeSpec),
-    /// Loaded from a saved image.
-    Image(PathBuf),
+    /// Imported from a file (`--heap`): a gpumark image, an HPROF dump or an
+    /// edge list.
+    File(HeapFile),
 }
 
 impl HeapSource {
@@ -56,7 +60,7 @@ impl HeapSource {
                     s.seed
                 ),
             },
-            HeapSource::Image(p) => format!("image {}", p.display()),
+            HeapSource::File(f) => f.describe(),
         }
     }
 
@@ -98,11 +102,41 @@ impl HeapSource {
         Some(8 * self.estimated_slots()? + 16 * u64::from(s.objects))
     }
 
-    /// The seed of a built heap.
+    /// The seed of a built heap, or of an edge list's random roots.
     fn seed(&self) -> Option<u64> {
         match self {
             HeapSource::Built(s) => Some(s.seed),
-            HeapSource::Image(_) => None,
+            HeapSource::File(f) => f.seed(),
+        }
+    }
+
+    /// The report's `shape` and `heap` fields: the shape name and no file,
+    /// or the file's format name and the file.
+    fn shape_and_file(&self) -> (String, Option<String>) {
+        match self {
+            HeapSource::Built(s) => (s.shape.name().to_string(), None),
+            HeapSource::File(f) => (
+                f.format.name().to_string(),
+                Some(f.path.display().to_string()),
+            ),
+        }
+    }
+
+    /// Builds or imports the heap. An imported heap comes with what its
+    /// import found (`reached` not yet set).
+    pub fn load(&self, progress: &Progress) -> Result<(Heap, Option<ImportRecord>), BenchError> {
+        match self {
+            HeapSource::Built(spec) => {
+                let heap = try_build(spec).map_err(|source| BenchError::Build {
+                    heap: self.describe(),
+                    source,
+                })?;
+                Ok((heap, None))
+            }
+            HeapSource::File(f) => {
+                let (heap, record) = f.load(progress)?;
+                Ok((heap, Some(record)))
+            }
         }
     }
 }
@@ -116,7 +150,8 @@ pub struct ConcurrentPlan {
     pub threads: Vec<usize>,
     /// Mutators, cycles, pacer settings, verification.
     pub spec: ConcurrentSpec,
-    /// Seed of the mutators' programs for heaps without one (images).
+    /// Seed of the mutators' programs for heaps without one (files, unless
+    /// the seed chose their roots).
     pub seed: u64,
 }
 
@@ -191,7 +226,19 @@ impl Plan {
             dedup(&args.threads)
         };
         let heaps = match &args.heap {
-            Some(p) => vec![HeapSource::Image(p.clone())],
+            Some(path) => {
+                let seeds = dedup(&args.seed);
+                let random = matches!(args.edge_roots, Some(EdgeRoots::Random(_)));
+                if seeds.len() > 1 && !random {
+                    return Err(BenchError::HeapSeeds { count: seeds.len() });
+                }
+                let mut v = Vec::new();
+                for seed in seeds {
+                    let f = HeapFile::resolve(path, args.format, args.edge_roots.as_ref(), seed)?;
+                    v.push(HeapSource::File(f));
+                }
+                v
+            }
             None => {
                 let mut v = Vec::new();
                 for &objects in &dedup(&args.object_counts()) {
@@ -384,6 +431,24 @@ impl Progress {
         self.bar.inc(1);
     }
 
+    /// A callback for `gpumark::import` that shows how much of `total`
+    /// bytes of `what` it has read, the figures first so that a narrow
+    /// terminal cuts the file name rather than them; `None` when nothing is
+    /// drawn, so the importer need not call it. The importer calls it every
+    /// `PROGRESS_STEP` bytes; the spinner keeps ticking between calls.
+    pub fn bytes_callback(&self, what: String, total: u64) -> Option<gpumark::import::Progress> {
+        if self.bar.is_hidden() {
+            return None;
+        }
+        let message = move |read: u64| {
+            let pct = 100.0 * read as f64 / total.max(1) as f64;
+            format!("importing {pct:.0}% of {}: {what}", human_bytes(total))
+        };
+        self.busy(message(0));
+        let bar = self.bar.clone();
+        Some(Arc::new(move |read: u64| bar.set_message(message(read))))
+    }
+
     /// Removes the bar.
     pub fn finish(&self) {
         self.bar.finish_and_clear();
@@ -406,18 +471,8 @@ pub fn execute(
         let desc = source.describe();
         progress.busy(format!("building {desc}"));
         let t = Instant::now();
-        let heap = Arc::new(match source {
-            HeapSource::Built(spec) => try_build(spec).map_err(|source| BenchError::Build {
-                heap: desc.clone(),
-                source,
-            })?,
-            HeapSource::Image(path) => {
-                load_image_file(path).map_err(|source| BenchError::Image {
-                    path: path.clone(),
-                    source,
-                })?
-            }
-        });
+        let (heap, import) = source.load(progress)?;
+        let heap = Arc::new(heap);
         let build_s = t.elapsed().as_secs_f64();
         progress.step();
         if let Some(path) = &plan.save {
@@ -479,22 +534,11 @@ pub fn execute(
                 continue; // reps >= 1 is enforced by the CLI.
             };
             let t = Summary::of(times);
-            let (ptrs, roots, seed, shape, image) = match source {
-                HeapSource::Built(s) => (
-                    Some(s.ptrs),
-                    Some(s.roots),
-                    Some(s.seed),
-                    s.shape.name().to_string(),
-                    None,
-                ),
-                HeapSource::Image(p) => (
-                    None,
-                    None,
-                    None,
-                    "image".into(),
-                    Some(p.display().to_string()),
-                ),
+            let (ptrs, roots) = match source {
+                HeapSource::Built(s) => (Some(s.ptrs), Some(s.roots)),
+                HeapSource::File(_) => (None, None),
             };
+            let (shape, file) = source.shape_and_file();
             runs.push(Run {
                 schema: SCHEMA_VERSION,
                 tool: concat!("host-bench ", env!("CARGO_PKG_VERSION")).into(),
@@ -503,11 +547,11 @@ pub fn execute(
                 backend: backend.name(),
                 adapter: backend.adapter(ctx),
                 shape,
-                heap: image,
+                heap: file,
                 objects: heap.len().into(),
                 ptrs,
                 roots,
-                seed,
+                seed: source.seed(),
                 edges,
                 marked,
                 bytes_marked,
@@ -526,6 +570,7 @@ pub fn execute(
                 upload_s,
                 batches,
                 verified: reach.is_some().then_some(true),
+                import: import.as_ref().map(|r| r.with_reached(marked)),
                 machine: machine.clone(),
             });
         }
@@ -549,15 +594,11 @@ pub fn execute_concurrent(
         for &gomaxprocs in &c.threads {
             let seed = source.seed().unwrap_or(c.seed);
             let m = concurrent::run(source, &c.spec, gomaxprocs, seed, progress)?;
-            let (ptrs, roots, shape, image) = match source {
-                HeapSource::Built(s) => (
-                    Some(s.ptrs),
-                    Some(s.roots),
-                    s.shape.name().to_string(),
-                    None,
-                ),
-                HeapSource::Image(p) => (None, None, "image".into(), Some(p.display().to_string())),
+            let (ptrs, roots) = match source {
+                HeapSource::Built(s) => (Some(s.ptrs), Some(s.roots)),
+                HeapSource::File(_) => (None, None),
             };
+            let (shape, file) = source.shape_and_file();
             let sum = concurrent::Summary::of(&m.cycles);
             runs.push(ConcurrentRun {
                 schema: SCHEMA_VERSION,
@@ -566,7 +607,7 @@ pub fn execute_concurrent(
                 mode: "concurrent",
                 backend: m.backend,
                 shape,
-                heap: image,
+                heap: file,
                 objects: m.start_objects,
                 ptrs,
                 roots,
@@ -601,6 +642,7 @@ pub fn execute_concurrent(
                 scan_work_median: sum.scan_work_median,
                 verified: sum.verified,
                 cycles: m.cycles,
+                import: m.import,
                 machine: machine.clone(),
             });
         }
@@ -637,6 +679,7 @@ mod tests {
     use super::*;
     use crate::report::tests::sample_run;
     use clap::Parser;
+    use gpumark::import::Format;
 
     #[test]
     fn plan_is_the_cross_product() {
@@ -755,6 +798,40 @@ mod tests {
             e,
             "backend metal is not available: this build has no GPU support (feature `gpu`)"
         );
+    }
+
+    #[test]
+    fn hidden_progress_gives_the_importer_no_callback() {
+        assert!(Progress::new(3, false)
+            .bytes_callback("x".into(), 10)
+            .is_none());
+    }
+
+    #[test]
+    fn heap_file_is_resolved_when_planned() {
+        let tiny = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/tiny.edges");
+        let a = Args::try_parse_from([
+            "host-bench",
+            "--heap",
+            tiny,
+            "--edge-roots",
+            "random:4",
+            "--seed",
+            "3,5,3",
+        ])
+        .unwrap();
+        let p = Plan::from_args(&a, 2).unwrap();
+        let seeds: Vec<Option<u64>> = p.heaps.iter().map(HeapSource::seed).collect();
+        assert_eq!(seeds, vec![Some(3), Some(5)]);
+        assert!(p.concurrent.is_none(), "a file is not the suite");
+        assert!(
+            p.check_sizes(Some(0)).is_ok(),
+            "a file's size is checked when read"
+        );
+        let a = Args::try_parse_from(["host-bench", "--heap", tiny, "--cycles", "1"]).unwrap();
+        let p = Plan::from_args(&a, 2).unwrap();
+        let c = p.concurrent.unwrap();
+        assert!(matches!(&c.heaps[..], [HeapSource::File(f)] if f.format == Format::EdgeList));
     }
 
     #[test]

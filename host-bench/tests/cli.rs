@@ -76,11 +76,12 @@ fn documented_fields(mode: &str) -> Vec<&'static str> {
 }
 
 /// Asserts every documented field is in `r` (nested ones in `r[a][b]`, or in
-/// each element when `r[a]` is an array), and every field in `r` is
-/// documented.
+/// each element when `r[a]` is an array, unless `r[a]` is null), and every
+/// field in `r` is documented.
 fn assert_fields_match(r: &Value, fields: &[&str]) {
     for f in fields {
         match f.split_once('.') {
+            Some((a, _)) if r.get(a) == Some(&Value::Null) => {}
             Some((a, b)) => match &r[a] {
                 Value::Array(items) => {
                     for (i, it) in items.iter().enumerate() {
@@ -198,7 +199,7 @@ fn json_carries_every_documented_field() {
     assert!(fields.len() > 30, "schema parsed to {fields:?}");
     for r in &runs {
         assert_fields_match(r, &fields);
-        assert_eq!(r["schema"], 3);
+        assert_eq!(r["schema"], 4);
         assert_eq!(r["mode"], "stw");
         assert!(r["adapter"].is_null(), "CPU backends have no adapter");
         assert!(r["upload_s"].is_null() && r["batches"].is_null());
@@ -213,6 +214,7 @@ fn json_carries_every_documented_field() {
         assert!(min <= med && med <= max, "{min} {med} {max}");
         assert!(r["machine"]["cores"].as_u64().unwrap() >= 1);
         assert!(r["ratio_to_bfs"].as_f64().unwrap() > 0.0);
+        assert!(r["import"].is_null(), "built heaps have no import");
     }
     let bfs: Vec<&Value> = runs.iter().filter(|r| r["backend"] == "bfs").collect();
     assert_eq!(bfs.len(), 2);
@@ -270,7 +272,7 @@ fn concurrent_run_prints_trace_lines_and_json_cycles() {
     let fields = documented_fields("concurrent");
     assert!(fields.contains(&"cycles.park_p99_s"), "{fields:?}");
     assert_fields_match(r, &fields);
-    assert_eq!(r["schema"], 3);
+    assert_eq!(r["schema"], 4);
     assert_eq!(r["mode"], "concurrent");
     assert_eq!(r["backend"], "cpu");
     assert_eq!(r["mutators"], 2);
@@ -448,6 +450,12 @@ fn help_documents_the_schema() {
         "Concurrent mode",
         "cycles.park_p99_s",
         "goal_ratio_median",
+        "--heap <FILE>",
+        "--format <FORMAT>",
+        "--edge-roots <ROOTS>",
+        "HPROF heap dump",
+        "import.reached_fraction",
+        "import.missing_refs",
     ] {
         assert!(s.contains(needle), "--help lacks {needle}");
     }
@@ -682,5 +690,289 @@ fn saved_heap_round_trips() {
         }
         assert_eq!(y["shape"], "image");
         assert_eq!(y["verified"], true);
+        assert_eq!(y["import"]["format"], "image");
+        assert_eq!(y["import"]["reached"], x["marked"]);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Heaps from files: the committed fixtures of gpumark's tests/import.rs
+// ---------------------------------------------------------------------------
+
+/// A fixture of the repository's tests/fixtures, by absolute path.
+fn fixture(name: &str) -> String {
+    format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Objects in tiny.hprof, and those its roots reach (`TINY_OBJECTS` and
+/// `TINY_REACHABLE` in tests/import.rs, which checks them against an
+/// independent HPROF reader).
+const TINY_HPROF_OBJECTS: u64 = 18;
+const TINY_HPROF_REACHABLE: u64 = 15;
+
+/// Runs host-bench with `args` and `--json`, expecting success and nothing
+/// on stderr; returns stdout and the records.
+fn bench_json(args: &[&str]) -> (String, Vec<Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let mut args = args.to_vec();
+    args.extend(["--no-out", "--json", json.to_str().unwrap()]);
+    let o = bench_in(dir.path(), &args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    // No import progress either when stderr is not a terminal.
+    assert_eq!(stderr(&o), "", "{args:?}");
+    (stdout(&o), read_lines(&json))
+}
+
+#[test]
+fn heap_edge_list_prints_the_import_and_verifies() {
+    let edges = fixture("tiny.edges");
+    let (s, runs) = bench_json(&["--heap", &edges, "--reps", "1", "--verify"]);
+    let block = format!("import: {edges} (edges, by content): 358 B in ");
+    assert!(s.starts_with(&block), "{s}");
+    for needle in [
+        "\n  9 objects, 10 edges, 1 root (in-degree-zero)\n",
+        "\n  0 references to absent ids\n",
+        "\n  reached 6 of 9 objects (66.67%)\n\nbackend ",
+    ] {
+        assert!(s.contains(needle), "{needle:?} not in:\n{s}");
+    }
+    assert_eq!(s.lines().filter(|l| l.ends_with("yes")).count(), 3, "{s}");
+    assert_eq!(runs.len(), 3);
+    let fields = documented_fields("stw");
+    for r in &runs {
+        assert_fields_match(r, &fields);
+        assert_eq!(
+            (&r["shape"], &r["heap"]),
+            (&"edges".into(), &edges.clone().into())
+        );
+        assert_eq!(
+            (&r["objects"], &r["edges"], &r["marked"]),
+            (&9.into(), &10.into(), &6.into())
+        );
+        assert!(r["seed"].is_null() && r["roots"].is_null() && r["ptrs"].is_null());
+        assert_eq!(r["verified"], true);
+        let i = &r["import"];
+        assert_eq!(i["format"], "edges");
+        assert_eq!(i["format_forced"], false);
+        assert_eq!(i["input_bytes"], 358);
+        assert!(i["import_s"].as_f64().unwrap() >= 0.0);
+        assert_eq!(
+            (&i["objects"], &i["edges"], &i["roots"]),
+            (&9.into(), &10.into(), &1.into())
+        );
+        assert_eq!((&i["missing_refs"], &i["reached"]), (&0.into(), &6.into()));
+        assert!((i["reached_fraction"].as_f64().unwrap() - 6.0 / 9.0).abs() < 1e-12);
+        assert_eq!(i["edge_roots"], "in-degree-zero");
+        assert!(i["classes"].is_null() && i["root_kinds"].is_null());
+    }
+
+    // The other root choices (the reachable counts of tests/import.rs).
+    let (s, runs) = bench_json(&[
+        "--heap",
+        &edges,
+        "--edge-roots",
+        "nodes:77,3000",
+        "--backend",
+        "cpu",
+        "--reps",
+        "1",
+    ]);
+    assert!(s.contains("2 roots (nodes:77,3000)"), "{s}");
+    assert_eq!(runs[0]["marked"], 4);
+    assert_eq!(runs[0]["import"]["edge_roots"], "nodes:77,3000");
+    // Random roots: one import per seed, each seeded.
+    let (s, runs) = bench_json(&[
+        "--heap",
+        &edges,
+        "--format",
+        "edges",
+        "--edge-roots",
+        "random:9",
+        "--seed",
+        "1,2",
+        "--backend",
+        "bfs",
+        "--reps",
+        "1",
+    ]);
+    assert_eq!(s.matches("import: ").count(), 2, "{s}");
+    assert!(s.contains("(edges, --format)"), "{s}");
+    assert_eq!(runs.len(), 2);
+    for (r, seed) in runs.iter().zip([1, 2]) {
+        assert_eq!((&r["seed"], &r["marked"]), (&seed.into(), &9.into()));
+        assert_eq!(r["import"]["edge_roots"], "random:9");
+        assert_eq!(r["import"]["format_forced"], true);
+        assert_eq!(r["import"]["reached_fraction"], 1.0);
+    }
+}
+
+#[test]
+fn heap_hprof_marks_exactly_the_reachable_objects() {
+    let hprof = fixture("tiny.hprof");
+    let (s, runs) = bench_json(&["--heap", &hprof, "--reps", "2", "--threads", "1,2"]);
+    assert!(
+        s.starts_with(&format!("import: {hprof} (hprof, by content): 1.6 KiB in ")),
+        "{s}"
+    );
+    for needle in [
+        "\n  18 objects (6 classes, 9 instances, 1 object array, 2 primitive arrays), 27 edges, \
+         9 roots\n",
+        "\n  root records: java_frame 1, jni_global 1, jni_local 1, monitor_used 1, native_stack 1, \
+         sticky_class 2, thread_block 1, thread_object 1, unknown 1\n",
+        "\n  3 references to absent ids, stored as nil (1 of them a root, dropped)\n",
+        "\n  reached 15 of 18 objects (83.33%)\n",
+    ] {
+        assert!(s.contains(needle), "{needle:?} not in:\n{s}");
+    }
+    // One block for the heap, however many runs.
+    assert_eq!(s.matches("import: ").count(), 1, "{s}");
+    // cpu-serial once, cpu and bfs at each of two thread counts.
+    assert_eq!(runs.len(), 5);
+    let fields = documented_fields("stw");
+    let size = std::fs::metadata(&hprof).unwrap().len();
+    for r in &runs {
+        assert_fields_match(r, &fields);
+        assert_eq!(r["shape"], "hprof");
+        assert_eq!(r["objects"], TINY_HPROF_OBJECTS);
+        assert_eq!(r["marked"], TINY_HPROF_REACHABLE, "{}", r["backend"]);
+        assert_eq!((&r["edges"], &r["verified"]), (&27.into(), &true.into()));
+        let i = &r["import"];
+        assert_eq!(i["format"], "hprof");
+        assert_eq!(i["input_bytes"], size);
+        assert_eq!((&i["objects"], &i["reached"]), (&18.into(), &15.into()));
+        assert_eq!(
+            (&i["edges"], &i["slots"], &i["roots"]),
+            (&27.into(), &48.into(), &9.into())
+        );
+        assert_eq!(
+            (&i["missing_refs"], &i["missing_roots"]),
+            (&3.into(), &1.into())
+        );
+        assert_eq!((&i["classes"], &i["instances"]), (&6.into(), &9.into()));
+        assert_eq!(
+            (&i["object_arrays"], &i["primitive_arrays"]),
+            (&1.into(), &2.into())
+        );
+        assert_eq!(i["root_kinds"].as_object().map(|k| k.len()), Some(9));
+        assert_eq!(i["root_kinds"]["ROOT_STICKY_CLASS"], 2);
+        assert!(i["edge_roots"].is_null());
+        assert!((i["reached_fraction"].as_f64().unwrap() - 15.0 / 18.0).abs() < 1e-12);
+        assert_eq!(i["sizes_raised"], 0);
+    }
+    // 4-byte ids: the same heap, sizes raised to hold 8-byte slots.
+    let (s, runs) = bench_json(&["--heap", &fixture("tiny-id4.hprof"), "--reps", "1"]);
+    assert!(s.contains("raised to 8 bytes per slot"), "{s}");
+    assert!(runs.iter().all(|r| r["marked"] == TINY_HPROF_REACHABLE));
+}
+
+#[test]
+fn heap_hprof_saves_as_an_image_and_runs_concurrently() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("tiny.img");
+    let (s, _) = bench_json(&[
+        "--heap",
+        &fixture("tiny.hprof"),
+        "--backend",
+        "cpu",
+        "--reps",
+        "1",
+        "--save",
+        img.to_str().unwrap(),
+    ]);
+    assert!(s.contains("saved the heap to"), "{s}");
+    let (s, runs) = bench_json(&["--heap", img.to_str().unwrap(), "--reps", "1"]);
+    assert!(s.contains("(image, by content)"), "{s}");
+    assert!(runs
+        .iter()
+        .all(|r| r["marked"] == TINY_HPROF_REACHABLE && r["shape"] == "image"));
+
+    let (s, runs) = bench_json(&["--heap", &fixture("tiny.hprof"), "--cycles", "2"]);
+    assert!(s.contains("reached 15 of 18 objects"), "{s}");
+    assert!(s.contains("concurrent: hprof "), "{s}");
+    let r = &runs[0];
+    assert_fields_match(r, &documented_fields("concurrent"));
+    assert_eq!(
+        (&r["mode"], &r["shape"]),
+        (&"concurrent".into(), &"hprof".into())
+    );
+    assert_eq!((&r["objects"], &r["verified"]), (&18.into(), &true.into()));
+    assert_eq!(r["import"]["reached"], TINY_HPROF_REACHABLE);
+}
+
+#[test]
+fn heap_in_another_format_than_format_says_fails_clearly() {
+    let edges = fixture("tiny.edges");
+    fails_with(
+        &["--heap", &edges, "--format", "hprof", "--no-out"],
+        &format!(
+            "host-bench: cannot import {edges} as an HPROF heap dump (--format hprof): not an \
+             HPROF file: it begins with"
+        ),
+    );
+    fails_with(
+        &["--heap", &edges, "--format", "xml"],
+        "unknown heap format \"xml\": expected image, hprof or edges",
+    );
+    fails_with(
+        &[
+            "--heap",
+            &fixture("tiny.hprof"),
+            "--edge-roots",
+            "random:3",
+            "--no-out",
+        ],
+        "--edge-roots chooses the roots of an edge list, but",
+    );
+    fails_with(
+        &["--heap", &edges, "--seed", "1,2", "--no-out"],
+        "--seed lists 2 seeds, but --heap marks one heap",
+    );
+    fails_with(
+        &["--heap", &edges, "--edge-roots", "nodes:4", "--no-out"],
+        "root node 4 does not appear",
+    );
+    fails_with(
+        &["--heap", &edges, "--edge-roots", "some"],
+        "is not a root choice",
+    );
+    fails_with(&["--edge-roots", "random:3"], "--heap <FILE>");
+    fails_with(
+        &["--heap", &fixture("absent.hprof"), "--no-out"],
+        "absent.hprof: No such file",
+    );
+}
+
+#[test]
+fn malformed_heap_files_name_the_offset_or_line() {
+    let truncated = fixture("tiny-truncated.hprof");
+    // The file ends inside an INSTANCE_DUMP: the error is at its last byte.
+    let end = std::fs::metadata(&truncated).unwrap().len();
+    fails_with(
+        &["--heap", &truncated, "--no-out"],
+        &format!(
+            "cannot import {truncated} as an HPROF heap dump (by content): truncated input: \
+             byte {end} in the INSTANCE_DUMP record at byte "
+        ),
+    );
+    fails_with(
+        &["--heap", &fixture("tiny-badtag.hprof"), "--no-out"],
+        "unknown heap dump sub-record tag 0x42 at byte ",
+    );
+    fails_with(
+        &[
+            "--heap",
+            &fixture("tiny-overrun.hprof"),
+            "--cycles",
+            "1",
+            "--no-out",
+        ],
+        "the INSTANCE_DUMP sub-record at byte ",
+    );
+    let bad = fixture("bad-line.edges");
+    fails_with(
+        &["--heap", &bad, "--no-out"],
+        &format!("cannot import {bad} as an edge list (by content): edge list line 4: "),
+    );
+    fails_with(&["--heap", &bad, "--no-out"], "\"12 x\"");
 }
