@@ -6,6 +6,8 @@
 
 pub mod assist;
 pub mod baseline;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod heap;
 pub mod mark;
 pub mod pacer;
