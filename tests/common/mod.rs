@@ -6,16 +6,16 @@
 use std::io::Write;
 
 use gpumark::gpu::{
-    BatchCounters, GpuContext, GpuError, GpuOptions, HeapMirror, MirrorCapacity, ObjectInfo,
-    OBLET_SLOTS,
+    BatchCounters, GpuContext, GpuError, GpuOptions, GpuScan, GpuScanOptions, HeapMirror,
+    MirrorCapacity, ObjectInfo, OBLET_SLOTS,
 };
 
-/// Opens a GPU context, or returns `None` after printing a skip line when no
-/// adapter exists. With `CI=true` a missing adapter fails the test instead:
-/// CI must run the GPU path (on lavapipe), never silently skip it.
-pub fn gpu(options: GpuOptions) -> Option<GpuContext> {
-    match GpuContext::new(&options) {
-        Ok(ctx) => Some(ctx),
+/// `Some(value)` if the device opened; `None` after printing a skip line when
+/// no adapter exists. With `CI=true` a missing adapter fails the test
+/// instead: CI must run the GPU path (on lavapipe), never silently skip it.
+fn or_skip<T>(r: Result<T, GpuError>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
         Err(e @ GpuError::NoAdapter { .. }) => {
             let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
             assert!(!ci, "CI=true and no GPU adapter: {e}");
@@ -25,6 +25,16 @@ pub fn gpu(options: GpuOptions) -> Option<GpuContext> {
         }
         Err(e) => panic!("opening the GPU failed: {e}"),
     }
+}
+
+/// Opens a GPU context (see `or_skip` for a missing adapter).
+pub fn gpu(options: GpuOptions) -> Option<GpuContext> {
+    or_skip(GpuContext::new(&options))
+}
+
+/// Opens a GPU scan backend (see `or_skip` for a missing adapter).
+pub fn gpu_scan(options: GpuScanOptions) -> Option<GpuScan> {
+    or_skip(GpuScan::new(&options))
 }
 
 /// Deterministic xorshift64* generator (tests must not depend on a rand crate).
