@@ -376,7 +376,7 @@ mod tests {
     fn partial_payment_of_the_only_assist_keeps_it_at_the_head() {
         let q = AssistQueue::new();
         let a = debtor(-1000);
-        enqueue(&q, &[a.clone()]);
+        enqueue(&q, std::slice::from_ref(&a));
         q.flush_bg_credit(10, &ratios(1.0));
         assert_eq!(order(&q), vec![-990]);
         assert_eq!(q.len(), 1);

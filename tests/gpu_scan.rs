@@ -169,7 +169,9 @@ fn auto_is_exact_on_random_shapes() {
         }
         Ok(())
     });
-    let model = gpu.offload_model().expect("Auto calibrates at its first phase");
+    let model = gpu
+        .offload_model()
+        .expect("Auto calibrates at its first phase");
     println!(
         "{}: offload model {model:?}, threshold {:?} items",
         gpu.adapter(),
@@ -322,8 +324,14 @@ fn drain_n_honours_its_budget_within_one_level() {
             assert!(gpu.has_pending_work(), "the heap is far from marked");
             // The batch stopped in the first level that reached its budget.
             let c = gpu.stats().last_batch.unwrap();
-            assert!(c.scan_work - c.last_level_scan_work < ask as u64, "ask {ask}: {c:?}");
-            assert!(done < ask + c.last_level_scan_work as i64, "ask {ask}: {c:?}");
+            assert!(
+                c.scan_work - c.last_level_scan_work < ask as u64,
+                "ask {ask}: {c:?}"
+            );
+            assert!(
+                done < ask + c.last_level_scan_work as i64,
+                "ask {ask}: {c:?}"
+            );
             budget_stops += 1;
         }
     }
@@ -491,7 +499,10 @@ fn host_shades_during_gpu_marking_are_neither_lost_nor_counted_twice() {
     gpu.drain(&m, &mut gcw, DrainFlags::NO_BLOCK, &NoHooks);
     m.dispose(&mut gcw);
     let s = gpu.stats();
-    assert!(s.duplicate_greys > 0, "some shaded objects were the GPU's: {s:?}");
+    assert!(
+        s.duplicate_greys > 0,
+        "some shaded objects were the GPU's: {s:?}"
+    );
     assert!(s.duplicate_greys < shaded, "some were not: {s:?}");
     assert_eq!(check_exact(m.bits(), &reach), Ok(()));
     assert_eq!(m.bytes_marked.load(Relaxed), reach.bytes);

@@ -882,13 +882,20 @@ impl GpuScan {
     /// CPU -> GPU: `H ⊇ G` and the GPU is idle; put all of `H` into `G`.
     fn to_gpu(&self, st: &mut State, m: &Marker) -> Result<(), GpuError> {
         let h = m.bits().snapshot();
-        for (i, (g, u)) in st.g_cache.iter_mut().zip(st.uploaded.iter_mut()).enumerate() {
+        for (i, (g, u)) in st
+            .g_cache
+            .iter_mut()
+            .zip(st.uploaded.iter_mut())
+            .enumerate()
+        {
             let hw = (h.get(i / 2).copied().unwrap_or(0) >> (32 * (i % 2))) as u32;
             *u |= hw & !*g;
             *g |= hw;
         }
         let words = std::mem::take(&mut st.g_cache);
-        let r = st.mirror().and_then(|mirror| mirror.upload_marks_at(0, &words));
+        let r = st
+            .mirror()
+            .and_then(|mirror| mirror.upload_marks_at(0, &words));
         st.g_cache = words;
         r?;
         st.mode = Mode::Gpu;
@@ -1007,11 +1014,7 @@ impl GpuScan {
         let checking = flags.intersects(DrainFlags::IDLE | DrainFlags::FRACTIONAL);
         let flush_bg = flags.contains(DrainFlags::FLUSH_BG_CREDIT);
         let unpreemptible = Unpreemptible(hooks);
-        let cpu_hooks: &dyn DrainHooks = if preemptible {
-            hooks
-        } else {
-            &unpreemptible
-        };
+        let cpu_hooks: &dyn DrainHooks = if preemptible { hooks } else { &unpreemptible };
         let mut check_work = DRAIN_CHECK_THRESHOLD;
         loop {
             if preemptible && hooks.preempt_requested() {

@@ -302,7 +302,11 @@ mod tests {
             gpu_item_s: 50e-9,
             ..m
         };
-        assert_eq!(slow_gpu.threshold(), u64::MAX, "a GPU slower per item never pays");
+        assert_eq!(
+            slow_gpu.threshold(),
+            u64::MAX,
+            "a GPU slower per item never pays"
+        );
     }
 
     #[test]

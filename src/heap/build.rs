@@ -90,7 +90,7 @@ pub fn build(spec: &ShapeSpec) -> Heap {
     let n = spec.objects.max(1);
     let k = spec.ptrs;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(spec.seed);
-    let mut below = |m: u32| -> u32 { ((rng.next_u64() >> 32) * u64::from(m) >> 32) as u32 };
+    let mut below = |m: u32| -> u32 { (((rng.next_u64() >> 32) * u64::from(m)) >> 32) as u32 };
     // Per-object slot counts, then the slots themselves.
     let mut counts: Vec<u32> = vec![0; n as usize];
     let mut roots: Vec<u32> = Vec::new();

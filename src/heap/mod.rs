@@ -611,8 +611,12 @@ mod tests {
             max_slots: (3 * CARD_SLOTS + 10) as u32,
             globals: 0,
         });
-        let a = h.alloc(8 * 2 * CARD_SLOTS as u32, 2 * CARD_SLOTS as u32).unwrap();
-        let b = h.alloc(8 * (CARD_SLOTS as u32 + 10), CARD_SLOTS as u32 + 10).unwrap();
+        let a = h
+            .alloc(8 * 2 * CARD_SLOTS as u32, 2 * CARD_SLOTS as u32)
+            .unwrap();
+        let b = h
+            .alloc(8 * (CARD_SLOTS as u32 + 10), CARD_SLOTS as u32 + 10)
+            .unwrap();
         assert_eq!(h.take_dirty_slot_ranges(), vec![], "alloc dirties nothing");
         h.store(a, 1, Some(b)).unwrap();
         h.store(a, CARD_SLOTS as u32 + 3, Some(b)).unwrap();

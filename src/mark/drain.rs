@@ -235,8 +235,7 @@ impl Marker {
         self.markroot_jobs.store(jobs.len() as u32, Release);
         *self.root_jobs.write().unwrap_or_else(|p| p.into_inner()) = jobs;
         self.markroot_next.store(0, Release);
-        self.phase
-            .store(NEXT_PHASE.fetch_add(1, Relaxed), Release);
+        self.phase.store(NEXT_PHASE.fetch_add(1, Relaxed), Release);
     }
 
     /// Sets the number of workers that take part in blocking drains (Go's

@@ -90,6 +90,9 @@ impl WorkBuf {
 /// The global lists of full and empty buffers, and the blocking-mode worker
 /// count. Go counterpart: `work.full`, `work.empty`, `work.nwait`,
 /// `work.nproc`.
+// Buffers are boxed so they move between the lists and the workers' caches
+// as a pointer, never as 2 KiB copies.
+#[allow(clippy::vec_box)]
 #[derive(Debug, Default)]
 pub struct WorkLists {
     full: Mutex<Vec<Box<WorkBuf>>>,
