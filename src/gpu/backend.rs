@@ -65,8 +65,10 @@
 //! the backend switches to mode *CPU*: it takes the whole GPU queue back
 //! ([`HeapMirror::take_queue`]), merges `G` into `H` (now `H ⊇ G` and the
 //! GPU is idle, so `H` is authoritative), and scans with the CPU engine's
-//! `drain_n` in stretches of [`CPU_STRETCH_WORK`]. Taken large-object first
-//! items drop their sibling oblets (the CPU queues those itself). When the
+//! batched scan loop (`drain_n` with the CPU engine's `drain_n`). Taken
+//! large-object first items drop their sibling oblets (the CPU queues those
+//! itself). The host's queue length counts this worker's cache and the
+//! global list ([`crate::mark::WorkLists::full_items`]). When the
 //! host queues exceed `HANDOFF_HYSTERESIS × T`, it uploads all of `H` into
 //! `G` (so the GPU will not mark what the CPU marked) and returns to mode
 //! *GPU*. The factor keeps a frontier that hovers near `T` from bouncing,
@@ -108,11 +110,12 @@ use super::layout::CTL_WORDS;
 use super::{
     AdapterDescription, BatchCounters, GpuContext, GpuError, GpuOptions, HeapMirror,
     MirrorCapacity, ObjectInfo, OffloadModel, OffloadPolicy, MAX_BATCH_LEVELS, OBLET_SLOTS,
+    SCAN_WORK_PER_SLOT,
 };
 use crate::heap::Heap;
 use crate::mark::{
     DrainFlags, DrainHooks, GcWork, GreyItem, Marker, DRAIN_CHECK_THRESHOLD, GC_CREDIT_SLACK,
-    WORKBUF_OBJS,
+    SCAN_BATCH,
 };
 use crate::scan::{CpuScan, ScanBackend};
 
@@ -135,10 +138,10 @@ pub const DRAIN_BATCH_S: f64 = 0.004;
 /// Scan-work budget of a drain's batches before the GPU's rate is known.
 pub const INITIAL_DRAIN_BUDGET: u64 = 16 * DRAIN_CHECK_THRESHOLD as u64;
 
-/// Scan work the CPU does between checks of the frontier's width in mode
-/// *CPU*: a few thousand slots, enough items for a meaningful timing, short
-/// next to a GPU batch.
-pub const CPU_STRETCH_WORK: i64 = 16 * GC_CREDIT_SLACK;
+/// Most scan work a CPU run in mode *CPU* does before `drain` flushes its
+/// credit and polls its stop conditions, as it does after each GPU batch
+/// (the run itself checks the frontier's width every [`GC_CREDIT_SLACK`]).
+pub const CPU_RUN_WORK: i64 = DRAIN_CHECK_THRESHOLD;
 
 /// The CPU hands work back to the GPU when the host queues exceed this many
 /// times the hand-off threshold (see the module comment).
@@ -808,7 +811,12 @@ impl GpuScan {
             st.gpu_rate = Some(st.gpu_rate.map_or(rate, |r| 0.75 * r + 0.25 * rate));
         }
         if let Some(model) = st.model.as_mut() {
-            model.observe_batch(secs, c.levels_run, c.objects_scanned);
+            model.observe_batch(
+                secs,
+                c.levels_run,
+                c.objects_scanned,
+                c.scan_work / SCAN_WORK_PER_SLOT,
+            );
         }
         self.stat(|s| {
             s.batches += 1;
@@ -868,6 +876,11 @@ impl GpuScan {
             .filter(|&&(o, k)| k == 0 && heap.desc(o).nslots > OBLET_SLOTS)
             .map(|&(o, _)| o)
             .collect();
+        #[cfg(debug_assertions)]
+        for &o in &firsts {
+            let rest = items.iter().filter(|&&(t, k)| t == o && k > 0).count() as u32;
+            debug_assert_eq!(rest + 1, heap.desc(o).nslots.div_ceil(OBLET_SLOTS));
+        }
         for (obj, oblet) in items {
             if oblet > 0 && firsts.contains(&obj) {
                 continue;
@@ -907,26 +920,86 @@ impl GpuScan {
         Ok(())
     }
 
-    /// A stretch of CPU marking, timed for the model.
-    fn cpu_stretch(
+    /// `drain_n`'s CPU stretch (an assist): the CPU engine's `drain_n`, one
+    /// object at a time as Go's `gcDrainN`, for at most `work`.
+    fn cpu_stretch_n(
         &self,
-        st: &mut State,
         m: &Marker,
         gcw: &mut GcWork,
         work: i64,
         hooks: &dyn DrainHooks,
     ) -> i64 {
-        let (items0, hw0) = (gcw.stats.items_scanned, gcw.stats.heap_scan_work);
-        let t = Instant::now();
+        let hw0 = gcw.stats.heap_scan_work;
         let w = m.drain_n(gcw, work, hooks);
-        let secs = t.elapsed().as_secs_f64();
-        let items = gcw.stats.items_scanned - items0;
-        if let Some(model) = st.model.as_mut() {
-            model.observe_cpu(secs, items);
-        }
         let hw = (gcw.stats.heap_scan_work - hw0).max(0) as u64;
         self.stat(|s| s.cpu_scan_work += hw);
         w
+    }
+
+    /// `drain`'s CPU run in mode *CPU*: the CPU engine's batched scan loop
+    /// (as in `Marker::drain`, non-blocking) until the host runs out of
+    /// work, the host queues exceed `widen_at` items (checked every
+    /// [`GC_CREDIT_SLACK`] of work, when the worker flushes its scan work),
+    /// `max_work` is done, or the caller is preempted. Timed for the model.
+    /// Returns the scan work done and whether the frontier widened.
+    #[allow(clippy::too_many_arguments)]
+    fn cpu_run(
+        &self,
+        st: &mut State,
+        m: &Marker,
+        gcw: &mut GcWork,
+        max_work: i64,
+        widen_at: u64,
+        preemptible: bool,
+        hooks: &dyn DrainHooks,
+    ) -> (i64, bool) {
+        let (items0, hw0) = (gcw.stats.items_scanned, gcw.stats.heap_scan_work);
+        let t = Instant::now();
+        let mut batch = [GreyItem::default(); SCAN_BATCH];
+        let mut widened = false;
+        loop {
+            if preemptible && hooks.preempt_requested() {
+                break;
+            }
+            if m.lists().full_len() == 0 {
+                gcw.balance(m.lists());
+            }
+            let mut n = gcw.try_get_fast_many(&mut batch);
+            if n == 0 {
+                let item = gcw.try_get(m.lists()).or_else(|| {
+                    if hooks.flush_write_barriers(m, gcw) {
+                        gcw.try_get(m.lists())
+                    } else {
+                        None
+                    }
+                });
+                let Some(item) = item else {
+                    break;
+                };
+                batch[0] = item;
+                n = 1;
+            }
+            m.scan_batch(&batch[..n], gcw);
+            if gcw.heap_scan_work >= GC_CREDIT_SLACK {
+                m.heap_scan_work.fetch_add(gcw.heap_scan_work, Relaxed);
+                gcw.heap_scan_work = 0;
+                if gcw.stats.heap_scan_work - hw0 >= max_work {
+                    break;
+                }
+                if host_queue_len(m, gcw) > widen_at {
+                    widened = true;
+                    break;
+                }
+            }
+        }
+        let secs = t.elapsed().as_secs_f64();
+        if let Some(model) = st.model.as_mut() {
+            let slots = (gcw.stats.heap_scan_work - hw0).max(0) as u64 / SCAN_WORK_PER_SLOT;
+            model.observe_cpu(secs, gcw.stats.items_scanned - items0, slots);
+        }
+        let hw = gcw.stats.heap_scan_work - hw0;
+        self.stat(|s| s.cpu_scan_work += hw.max(0) as u64);
+        (hw, widened)
     }
 
     /// Drain budget per batch: [`DRAIN_BATCH_S`] at the measured rate.
@@ -1013,8 +1086,6 @@ impl GpuScan {
         let preemptible = flags.contains(DrainFlags::UNTIL_PREEMPT);
         let checking = flags.intersects(DrainFlags::IDLE | DrainFlags::FRACTIONAL);
         let flush_bg = flags.contains(DrainFlags::FLUSH_BG_CREDIT);
-        let unpreemptible = Unpreemptible(hooks);
-        let cpu_hooks: &dyn DrainHooks = if preemptible { hooks } else { &unpreemptible };
         let mut check_work = DRAIN_CHECK_THRESHOLD;
         loop {
             if preemptible && hooks.preempt_requested() {
@@ -1041,17 +1112,32 @@ impl GpuScan {
                         }
                         break;
                     }
-                    let budget = self.drain_budget(st);
+                    // A drain nobody interrupts and that flushes no credit
+                    // (a stop-the-world mark) needs no budget: fewer
+                    // round trips.
+                    let budget = if preemptible || checking || flush_bg {
+                        self.drain_budget(st)
+                    } else {
+                        u64::MAX
+                    };
                     self.batch(st, m, budget)?.scan_work as i64
                 }
                 Mode::Cpu => {
                     let t = self.threshold(st).unwrap_or(u64::MAX);
-                    if host_queue_len(m, gcw) > t.saturating_mul(HANDOFF_HYSTERESIS) {
+                    let widen_at = t.saturating_mul(HANDOFF_HYSTERESIS);
+                    if host_queue_len(m, gcw) > widen_at {
                         self.to_gpu(st, m)?;
                         continue;
                     }
-                    let w = self.cpu_stretch(st, m, gcw, CPU_STRETCH_WORK, cpu_hooks);
-                    if w == 0 {
+                    let (w, widened) =
+                        self.cpu_run(st, m, gcw, CPU_RUN_WORK, widen_at, preemptible, hooks);
+                    if w == 0 && !widened {
+                        if let Some(w) = m.next_root_job(gcw) {
+                            if flush_bg {
+                                hooks.flush_bg_credit(w);
+                            }
+                            continue;
+                        }
                         break;
                     }
                     w
@@ -1111,7 +1197,7 @@ impl GpuScan {
                         self.to_gpu(st, m)?;
                         continue;
                     }
-                    let w = self.cpu_stretch(st, m, gcw, n - *done, hooks);
+                    let w = self.cpu_stretch_n(m, gcw, n - *done, hooks);
                     if w == 0 {
                         break;
                     }
@@ -1244,26 +1330,10 @@ impl ScanBackend for GpuScan {
     }
 }
 
-/// Hooks that hide preemption from the CPU engine's `drain_n` inside a drain
-/// that is not preemptible (Go's `drain_n` checks preemption always).
-struct Unpreemptible<'a>(&'a dyn DrainHooks);
-
-impl DrainHooks for Unpreemptible<'_> {
-    fn poll_stop(&self) -> bool {
-        self.0.poll_stop()
-    }
-    fn flush_bg_credit(&self, scan_work: i64) {
-        self.0.flush_bg_credit(scan_work)
-    }
-    fn flush_write_barriers(&self, m: &Marker, gcw: &mut GcWork) -> bool {
-        self.0.flush_write_barriers(m, gcw)
-    }
-}
-
-/// Grey items the host holds, roughly: this worker's cache and the global
-/// full list (counted as full buffers).
+/// Grey items the host holds where this worker can see them: its cache and
+/// the global full list.
 fn host_queue_len(m: &Marker, gcw: &GcWork) -> u64 {
-    gcw.cached() as u64 + m.lists().full_len() as u64 * WORKBUF_OBJS as u64
+    (gcw.cached() + m.lists().full_items()) as u64
 }
 
 /// Takes back the bytes the host counted for a duplicate it drops.

@@ -44,6 +44,25 @@ pub enum BackendChoice {
 }
 
 impl BackendChoice {
+    /// Every choice, in the order `--backend all` tries them.
+    pub const ALL: [BackendChoice; 4] = [
+        BackendChoice::Vulkan,
+        BackendChoice::Metal,
+        BackendChoice::Dx12,
+        BackendChoice::Gl,
+    ];
+
+    /// The name `WGPU_BACKEND` and `--backend` use: `vulkan`, `metal`,
+    /// `dx12`, `gl`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendChoice::Vulkan => "vulkan",
+            BackendChoice::Metal => "metal",
+            BackendChoice::Dx12 => "dx12",
+            BackendChoice::Gl => "gl",
+        }
+    }
+
     fn backends(self) -> wgpu::Backends {
         match self {
             BackendChoice::Vulkan => wgpu::Backends::VULKAN,
@@ -51,6 +70,27 @@ impl BackendChoice {
             BackendChoice::Dx12 => wgpu::Backends::DX12,
             BackendChoice::Gl => wgpu::Backends::GL,
         }
+    }
+}
+
+impl std::fmt::Display for BackendChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = GpuError;
+
+    /// Parses `vulkan`, `metal`, `dx12` or `gl` (case-insensitive).
+    fn from_str(s: &str) -> Result<Self, GpuError> {
+        let want = s.trim().to_ascii_lowercase();
+        BackendChoice::ALL
+            .into_iter()
+            .find(|b| b.name() == want)
+            .ok_or_else(|| GpuError::UnknownBackend {
+                given: s.to_string(),
+            })
     }
 }
 
@@ -98,6 +138,36 @@ pub struct AdapterDescription {
     pub device_type: wgpu::DeviceType,
     /// Driver name and version information, as far as the driver reports them.
     pub driver: String,
+}
+
+impl AdapterDescription {
+    fn of(info: &wgpu::AdapterInfo) -> AdapterDescription {
+        AdapterDescription {
+            name: info.name.clone(),
+            backend: info.backend,
+            device_type: info.device_type,
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_string(),
+        }
+    }
+
+    /// The graphics API's name: `vulkan`, `metal`, `dx12`, `gl`.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.to_str()
+    }
+
+    /// The device type's name for reports: `discrete-gpu`, `integrated-gpu`,
+    /// `virtual-gpu`, `cpu` (a software driver such as lavapipe) or `other`.
+    pub fn device_type_name(&self) -> &'static str {
+        match self.device_type {
+            wgpu::DeviceType::DiscreteGpu => "discrete-gpu",
+            wgpu::DeviceType::IntegratedGpu => "integrated-gpu",
+            wgpu::DeviceType::VirtualGpu => "virtual-gpu",
+            wgpu::DeviceType::Cpu => "cpu",
+            wgpu::DeviceType::Other => "other",
+        }
+    }
 }
 
 impl std::fmt::Display for AdapterDescription {
@@ -199,15 +269,7 @@ impl GpuContext {
             });
         };
 
-        let info = adapter.get_info();
-        let description = AdapterDescription {
-            name: info.name.clone(),
-            backend: info.backend,
-            device_type: info.device_type,
-            driver: format!("{} {}", info.driver, info.driver_info)
-                .trim()
-                .to_string(),
-        };
+        let description = AdapterDescription::of(&adapter.get_info());
 
         let limits = adapter.limits();
         if limits.max_storage_buffers_per_shader_stage < STORAGE_BINDINGS_NEEDED {
@@ -274,6 +336,19 @@ impl GpuContext {
             subgroups,
             health,
         })
+    }
+
+    /// The adapters present for `backend` (every backend wgpu was built with
+    /// when `None`), without opening any: what `--backend all` iterates.
+    pub fn adapters(backend: Option<BackendChoice>) -> Vec<AdapterDescription> {
+        let backends = backend.map_or(wgpu::Backends::all(), BackendChoice::backends);
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = backends;
+        let instance = wgpu::Instance::new(desc);
+        pollster::block_on(instance.enumerate_adapters(backends))
+            .iter()
+            .map(|a| AdapterDescription::of(&a.get_info()))
+            .collect()
     }
 
     /// The adapter this context runs on.
@@ -345,5 +420,26 @@ impl GpuContext {
             return Err(GpuError::Internal(format!("{what}: {e}")));
         }
         Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_names_round_trip() {
+        for b in BackendChoice::ALL {
+            assert_eq!(b.name().parse::<BackendChoice>().unwrap(), b);
+            assert_eq!(b.to_string(), b.name());
+        }
+        assert_eq!(
+            " Vulkan".parse::<BackendChoice>().unwrap(),
+            BackendChoice::Vulkan
+        );
+        assert!(matches!(
+            "glide".parse::<BackendChoice>(),
+            Err(GpuError::UnknownBackend { .. })
+        ));
     }
 }

@@ -1,5 +1,8 @@
-//! The GPU marking engine: a mirror of the heap on the device and batches of
-//! breadth-first mark levels run as WGSL compute shaders.
+//! The GPU marking engine (cargo feature `gpu`): a mirror of the heap on the
+//! device, batches of breadth-first mark levels run as WGSL compute shaders
+//! (`shaders/`), and [`GpuScan`], the scan backend that puts them behind
+//! `drain` and `drain_n`. No Go counterpart: this replaces the scanning
+//! inside `gcDrain` / `gcDrainN`, not their protocol.
 //!
 //! # What it mirrors
 //!
@@ -72,11 +75,25 @@
 //!
 //! # Hand-off with the CPU engine
 //!
-//! While the GPU marks, its bitmap is authoritative: upload the host bitmap
-//! ([`HeapMirror::upload_marks`]) before giving the GPU work, download it
-//! ([`HeapMirror::download_marks`]) after. Greys the host marked are pushed
-//! with [`HeapMirror::push_greys`]; [`HeapMirror::take_queue`] moves greys back
-//! to the host when the frontier is too narrow for the GPU to pay.
+//! [`GpuScan`] puts all of this behind the CPU engine's
+//! [`ScanBackend`](crate::scan::ScanBackend) seam: it uploads the heap at
+//! each phase start (dirty ranges only after the first), pushes the host's
+//! greys, runs batches for `drain` / `drain_n`, feeds their scan work to the
+//! marker's counters and to credit, hands narrow frontiers to the CPU and
+//! takes them back ([`OffloadPolicy`], [`OffloadModel`]), merges the GPU's
+//! marks into the host bitmap, and finishes on the CPU if the device is lost.
+//! Its module documentation states the bitmap-authority protocol. The
+//! mirror's own rules: while the GPU marks, its bitmap is authoritative;
+//! host marks reach it through [`HeapMirror::upload_marks_at`] before the
+//! greys are pushed with [`HeapMirror::push_greys`], and
+//! [`HeapMirror::download_marks`] brings the GPU's marks back;
+//! [`HeapMirror::take_queue`] moves greys to the host when the frontier is
+//! too narrow for the GPU to pay.
+//!
+//! # Errors
+//!
+//! Everything that can fail is a [`GpuError`]; nothing on this path panics
+//! on what a driver or a caller can cause.
 
 mod backend;
 mod batch;
@@ -199,6 +216,12 @@ pub enum GpuError {
     /// A wgpu validation or internal error: a bug in this engine.
     #[error("internal GPU error: {0}")]
     Internal(String),
+    /// A backend name that is not `vulkan`, `metal`, `dx12` or `gl`.
+    #[error("unknown GPU backend {given:?}: expected vulkan, metal, dx12 or gl")]
+    UnknownBackend {
+        /// What was given.
+        given: String,
+    },
     /// An offload policy name that is neither `auto` nor `always`.
     #[error("unknown offload policy {given:?}: expected \"auto\" or \"always\"")]
     UnknownPolicy {

@@ -4,40 +4,43 @@
 //! A GPU marks a whole level of the grey frontier in one dispatch, so its
 //! cost per level is a fixed part (the level-advance dispatch, the indirect
 //! scan dispatch and its validation, the barriers between them) plus a
-//! marginal part per grey item. The CPU has no per-level cost, only a cost
-//! per item. With `q` items in the frontier:
+//! marginal part per pointer slot scanned. The CPU has no per-level cost,
+//! only a cost per slot. A level of `q` items of `k` slots each costs
 //!
 //! ```text
-//! GPU level:  level_s + q * gpu_item_s        CPU:  q * cpu_item_s
+//! GPU:  level_s + q * k * gpu_slot_s        CPU:  q * k * cpu_slot_s
 //! ```
 //!
-//! so the GPU pays once `q > level_s / (cpu_item_s - gpu_item_s)`: that
-//! crossing is the hand-off threshold ([`OffloadModel::threshold`]). Where
-//! the GPU's marginal cost per item is no lower than the CPU's (a software
-//! rasteriser such as lavapipe), it never pays and the threshold is infinite.
-//! A long chain (`list`) has a frontier of one item at every level, which is
-//! why it is the GPU's worst case.
+//! so the GPU pays once `q > level_s / ((cpu_slot_s - gpu_slot_s) * k)`:
+//! that crossing is the hand-off threshold ([`OffloadModel::threshold`]),
+//! with `k` the measured average slots per grey item (`slots_per_item`).
+//! Costs are per slot rather than per item because items range from one
+//! slot to a 16384-slot oblet; the queue is counted in items. Where the
+//! GPU's marginal cost is no lower than the CPU's (a software rasteriser
+//! such as lavapipe), it never pays and the threshold is infinite. A long
+//! chain (`list`) has a frontier of one item at every level, which is why it
+//! is the GPU's worst case.
 //!
-//! None of the four numbers is picked by hand. They are measured in this
-//! process on this adapter:
+//! None of the numbers is picked by hand. They are measured in this process
+//! on this adapter:
 //!
-//! - at first use, [`OffloadModel::calibrate`] times three batches on a small
-//!   private mirror (an empty one: the batch's fixed cost; a chain: levels of
-//!   one item; a complete binary tree: few levels of many items), solves for
-//!   the per-level and per-item GPU costs, and times the CPU engine on the
-//!   same tree for the CPU's cost per item;
-//! - afterwards every real batch and every CPU stretch of the GPU backend
+//! - at first use, [`OffloadModel::calibrate`] times the CPU engine marking a
+//!   complete binary tree (the CPU's cost per slot), then three batches on a
+//!   small private mirror (an empty one: the batch's fixed cost; a chain:
+//!   levels of one slot; a complete binary tree: few levels of many slots)
+//!   and solves for the per-level and per-slot GPU costs;
+//! - afterwards every real batch and every CPU run of the GPU backend
 //!   refines them by exponentially weighted moving averages
 //!   ([`OffloadModel::observe_batch`], [`OffloadModel::observe_cpu`]): a batch
 //!   whose levels are narrow updates the per-level cost, a wide one the
-//!   per-item cost.
+//!   per-slot cost; both update `slots_per_item`.
 //!
 //! There is no Go counterpart: Go's marker has no second kind of processor.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{GpuContext, GpuError, HeapMirror, MirrorCapacity, ObjectInfo};
+use super::{GpuContext, GpuError, HeapMirror, MirrorCapacity, ObjectInfo, SCAN_WORK_PER_SLOT};
 use crate::heap::{build, Heap, Shape, ShapeSpec};
 use crate::mark::mark_stw;
 
@@ -89,6 +92,10 @@ impl std::str::FromStr for OffloadPolicy {
 /// a few batches without jumping on one noisy timing.
 pub const MODEL_EWMA_WEIGHT: f64 = 0.25;
 
+/// Largest multiple of an estimate a single observation may count as (see
+/// `ewma`).
+pub const MODEL_OUTLIER_CAP: f64 = 2.0;
+
 /// Objects in the calibration chain: enough levels that their fixed cost
 /// dwarfs the batch's own fixed cost and timer noise.
 const CAL_CHAIN: u32 = 256;
@@ -96,6 +103,10 @@ const CAL_CHAIN: u32 = 256;
 /// `2^depth - 1` objects): enough items per level to measure the per-item
 /// cost, small enough to calibrate in milliseconds on a software driver.
 const CAL_TREE_DEPTH: u32 = 13;
+/// Depth of the tree the CPU is timed on (65535 objects): a millisecond or
+/// so of marking, long enough for the clock, short enough to calibrate at
+/// startup.
+const CAL_CPU_TREE_DEPTH: u32 = 16;
 /// Timed repetitions of each calibration run; the fastest counts (the others
 /// carry first-use and scheduling noise).
 const CAL_REPS: usize = 3;
@@ -108,18 +119,21 @@ pub struct OffloadModel {
     pub batch_s: f64,
     /// Fixed cost of one mark level on the GPU.
     pub level_s: f64,
-    /// Marginal GPU cost of one grey item.
-    pub gpu_item_s: f64,
-    /// CPU cost of one grey item, measured in this process.
-    pub cpu_item_s: f64,
+    /// Marginal GPU cost of one pointer slot scanned.
+    pub gpu_slot_s: f64,
+    /// CPU cost of one pointer slot scanned, measured in this process.
+    pub cpu_slot_s: f64,
+    /// Average pointer slots per grey item in the work seen so far.
+    pub slots_per_item: f64,
 }
 
 impl OffloadModel {
-    /// The grey-queue length below which the CPU scans a level faster than the
-    /// GPU: `level_s / (cpu_item_s - gpu_item_s)`, rounded up; `u64::MAX` when
-    /// the GPU's cost per item is not below the CPU's (it never pays).
+    /// The grey-queue length (in items) below which the CPU scans a level
+    /// faster than the GPU: `level_s / ((cpu_slot_s - gpu_slot_s) *
+    /// slots_per_item)`, rounded up; `u64::MAX` when the GPU's cost per slot
+    /// is not below the CPU's (it never pays).
     pub fn threshold(&self) -> u64 {
-        let margin = self.cpu_item_s - self.gpu_item_s;
+        let margin = (self.cpu_slot_s - self.gpu_slot_s) * self.slots_per_item.max(1.0);
         if margin <= 0.0 || !margin.is_finite() {
             return u64::MAX;
         }
@@ -132,32 +146,34 @@ impl OffloadModel {
     }
 
     /// Refines the model with a batch that ran `levels` levels over `items`
-    /// grey items in `secs` (submission to readback). A batch whose levels
-    /// averaged fewer items than the threshold is dominated by its fixed
-    /// per-level cost and updates `level_s`; a wider one updates
-    /// `gpu_item_s`. Each solves the model for its unknown with the other
-    /// held at its current value.
-    pub fn observe_batch(&mut self, secs: f64, levels: u32, items: u64) {
-        if levels == 0 || items == 0 || !secs.is_finite() {
+    /// grey items and `slots` slots in `secs` (submission to readback). A
+    /// batch whose levels averaged fewer items than the threshold is
+    /// dominated by its fixed per-level cost and updates `level_s`; a wider
+    /// one updates `gpu_slot_s`. Each solves the model for its unknown with
+    /// the other held at its current value.
+    pub fn observe_batch(&mut self, secs: f64, levels: u32, items: u64, slots: u64) {
+        if levels == 0 || items == 0 || slots == 0 || !secs.is_finite() {
             return;
         }
-        let (l, i) = (f64::from(levels), items as f64);
+        let (l, i, k) = (f64::from(levels), items as f64, slots as f64);
         let work_s = (secs - self.batch_s).max(0.0);
         if (i / l) < self.threshold() as f64 {
-            let sample = ((work_s - i * self.gpu_item_s) / l).max(0.0);
+            let sample = ((work_s - k * self.gpu_slot_s) / l).max(0.0);
             self.level_s = ewma(self.level_s, sample);
         } else {
-            let sample = ((work_s - l * self.level_s) / i).max(0.0);
-            self.gpu_item_s = ewma(self.gpu_item_s, sample);
+            let sample = ((work_s - l * self.level_s) / k).max(0.0);
+            self.gpu_slot_s = ewma(self.gpu_slot_s, sample);
         }
+        self.slots_per_item = ewma(self.slots_per_item, k / i);
     }
 
-    /// Refines the CPU cost per item with a stretch of CPU marking that
-    /// scanned `items` grey items in `secs`. Stretches of fewer than 64 items
-    /// are ignored: the timer's resolution would dominate them.
-    pub fn observe_cpu(&mut self, secs: f64, items: u64) {
-        if items >= 64 && secs.is_finite() && secs > 0.0 {
-            self.cpu_item_s = ewma(self.cpu_item_s, secs / items as f64);
+    /// Refines the CPU cost per slot with a run of CPU marking that scanned
+    /// `items` grey items and `slots` slots in `secs`. Runs of fewer than 256
+    /// slots are ignored: the timer's resolution would dominate them.
+    pub fn observe_cpu(&mut self, secs: f64, items: u64, slots: u64) {
+        if slots >= 256 && items > 0 && secs.is_finite() && secs > 0.0 {
+            self.cpu_slot_s = ewma(self.cpu_slot_s, secs / slots as f64);
+            self.slots_per_item = ewma(self.slots_per_item, slots as f64 / items as f64);
         }
     }
 
@@ -167,6 +183,24 @@ impl OffloadModel {
     /// # Errors
     /// Any [`GpuError`] from the calibration mirror (creation, upload, batch).
     pub fn calibrate(ctx: &GpuContext) -> Result<OffloadModel, GpuError> {
+        // The CPU first: a software driver's worker threads may still be
+        // busy for a moment after GPU work, and would slow the CPU timing.
+        let cpu_tree = Arc::new(build(&ShapeSpec {
+            shape: Shape::Tree,
+            objects: (1 << CAL_CPU_TREE_DEPTH) - 1,
+            ptrs: 2,
+            roots: 0,
+            seed: 0,
+        }));
+        let mut cpu_slot_s = f64::INFINITY;
+        for _ in 0..=CAL_REPS {
+            let t = Instant::now();
+            let r = mark_stw(&cpu_tree, 1);
+            let secs = t.elapsed().as_secs_f64();
+            let slots = r.heap_scan_work as f64 / SCAN_WORK_PER_SLOT as f64;
+            cpu_slot_s = cpu_slot_s.min(secs / slots.max(1.0));
+        }
+
         let chain = build(&ShapeSpec {
             shape: Shape::List,
             objects: CAL_CHAIN,
@@ -186,46 +220,45 @@ impl OffloadModel {
         // level per object, the tree one per depth.
         let (batch_s, chain_s) = gpu_time(ctx, &chain, CAL_CHAIN)?;
         let (_, tree_s) = gpu_time(ctx, &tree, CAL_TREE_DEPTH)?;
-        // chain_s - batch_s = Lc*level + Ic*item; tree_s - batch_s = Lt*level + It*item.
-        let (lc, ic) = (f64::from(CAL_CHAIN), f64::from(CAL_CHAIN));
-        let (lt, it) = (
-            f64::from(CAL_TREE_DEPTH),
-            f64::from((1u32 << CAL_TREE_DEPTH) - 1),
-        );
+        // chain_s - batch_s = Lc*level + Sc*slot; tree_s - batch_s = Lt*level + St*slot.
+        let (lc, sc) = (f64::from(CAL_CHAIN), chain.slots_len() as f64);
+        let (lt, st) = (f64::from(CAL_TREE_DEPTH), tree.slots_len() as f64);
         let (yc, yt) = ((chain_s - batch_s).max(0.0), (tree_s - batch_s).max(0.0));
-        let det = lc * it - lt * ic;
-        let mut level_s = (yc * it - yt * ic) / det;
-        let mut gpu_item_s = (lc * yt - lt * yc) / det;
+        let det = lc * st - lt * sc;
+        let mut level_s = (yc * st - yt * sc) / det;
+        let mut gpu_slot_s = (lc * yt - lt * yc) / det;
         // Timing noise can push a tiny unknown below zero; attribute the
         // whole run to the other one then.
         if level_s <= 0.0 {
             level_s = 0.0;
-            gpu_item_s = yt / it;
+            gpu_slot_s = yt / st;
         }
-        if gpu_item_s <= 0.0 {
-            gpu_item_s = 0.0;
+        if gpu_slot_s <= 0.0 {
+            gpu_slot_s = 0.0;
             level_s = yc / lc;
-        }
-
-        let tree = Arc::new(tree);
-        let mut cpu_item_s = f64::INFINITY;
-        for _ in 0..CAL_REPS {
-            let t = Instant::now();
-            let r = mark_stw(&tree, 1);
-            let secs = t.elapsed().as_secs_f64();
-            let items: u64 = r.workers.iter().map(|w| w.items_scanned).sum();
-            cpu_item_s = cpu_item_s.min(secs / items.max(1) as f64);
         }
         Ok(OffloadModel {
             batch_s,
             level_s,
-            gpu_item_s,
-            cpu_item_s,
+            gpu_slot_s,
+            cpu_slot_s,
+            // The calibration tree's: two slots per object.
+            slots_per_item: st / f64::from((1u32 << CAL_TREE_DEPTH) - 1),
         })
     }
 }
 
+/// Moves `old` towards `sample` by [`MODEL_EWMA_WEIGHT`]. Interference
+/// (other processes, a driver's threads) only ever makes a run slower, so a
+/// sample is first capped at [`MODEL_OUTLIER_CAP`] times the estimate: one
+/// disturbed run moves it by at most a quarter, while a lasting slowdown
+/// still wins within a few runs.
 fn ewma(old: f64, sample: f64) -> f64 {
+    let sample = if old > 0.0 {
+        sample.min(MODEL_OUTLIER_CAP * old)
+    } else {
+        sample
+    };
     old + MODEL_EWMA_WEIGHT * (sample - old)
 }
 
@@ -284,47 +317,59 @@ mod tests {
         OffloadModel {
             batch_s: 1e-4,
             level_s: 20e-6,
-            gpu_item_s: 1e-9,
-            cpu_item_s: 21e-9,
+            gpu_slot_s: 0.5e-9,
+            cpu_slot_s: 10.5e-9,
+            slots_per_item: 2.0,
         }
     }
 
     #[test]
     fn threshold_is_where_a_gpu_level_costs_what_the_cpu_does() {
         let m = model();
-        // 20 us / (21 ns - 1 ns) = 1000 items (up to rounding).
+        // 20 us / ((10.5 ns - 0.5 ns) * 2) = 1000 items (up to rounding).
         assert!((1000..=1001).contains(&m.threshold()), "{}", m.threshold());
         let q = m.threshold() as f64;
-        let gpu = m.level_s + q * m.gpu_item_s;
-        let cpu = q * m.cpu_item_s;
+        let slots = q * m.slots_per_item;
+        let gpu = m.level_s + slots * m.gpu_slot_s;
+        let cpu = slots * m.cpu_slot_s;
         assert!((gpu - cpu).abs() / cpu < 1e-3);
+        // Bigger items: fewer of them make a level worth the GPU's while.
+        let big = OffloadModel {
+            slots_per_item: 20.0,
+            ..m
+        };
+        assert!(
+            (100..=101).contains(&big.threshold()),
+            "{}",
+            big.threshold()
+        );
         let slow_gpu = OffloadModel {
-            gpu_item_s: 50e-9,
+            gpu_slot_s: 50e-9,
             ..m
         };
         assert_eq!(
             slow_gpu.threshold(),
             u64::MAX,
-            "a GPU slower per item never pays"
+            "a GPU slower per slot never pays"
         );
     }
 
     #[test]
     fn observations_move_the_right_unknown() {
         let mut m = model();
-        // Narrow batch: 100 levels of 10 items taking 100 us + batch cost,
-        // i.e. ~1 us per level: level_s moves towards 1 us.
-        m.observe_batch(1e-4 + 100.0 * 1e-6 + 1000.0 * 1e-9, 100, 1000);
-        assert!(m.level_s < 20e-6 && m.gpu_item_s == 1e-9, "{m:?}");
-        // Wide batch: 2 levels of 1M items at 5 ns per item.
+        // Narrow batch: 100 levels of 10 two-slot items taking ~1 us per
+        // level: level_s moves towards 1 us.
+        m.observe_batch(1e-4 + 100.0 * 1e-6 + 2000.0 * 0.5e-9, 100, 1000, 2000);
+        assert!(m.level_s < 20e-6 && m.gpu_slot_s == 0.5e-9, "{m:?}");
+        // Wide batch: 2 levels of 1M items at 5 ns per slot.
         let before = m.level_s;
-        m.observe_batch(1e-4 + 2.0 * before + 2e6 * 5e-9, 2, 2_000_000);
-        assert!(m.gpu_item_s > 1e-9 && m.level_s == before, "{m:?}");
-        m.observe_cpu(1e-3, 10_000);
-        assert!(m.cpu_item_s > 21e-9, "{m:?}");
-        let c = m.cpu_item_s;
-        m.observe_cpu(1.0, 10);
-        assert_eq!(m.cpu_item_s, c, "tiny stretches are ignored");
+        m.observe_batch(1e-4 + 2.0 * before + 2e6 * 5e-9, 2, 1_000_000, 2_000_000);
+        assert!(m.gpu_slot_s > 0.5e-9 && m.level_s == before, "{m:?}");
+        m.observe_cpu(1e-3, 10_000, 40_000);
+        assert!(m.cpu_slot_s > 10.5e-9 && m.slots_per_item > 2.0, "{m:?}");
+        let c = m.cpu_slot_s;
+        m.observe_cpu(1.0, 10, 20);
+        assert_eq!(m.cpu_slot_s, c, "tiny runs are ignored");
     }
 
     #[test]
