@@ -500,10 +500,10 @@ fn host_shades_during_gpu_marking_are_neither_lost_nor_counted_twice() {
     m.dispose(&mut gcw);
     let s = gpu.stats();
     assert!(
-        s.duplicate_greys > 0,
+        s.duplicates > 0,
         "some shaded objects were the GPU's: {s:?}"
     );
-    assert!(s.duplicate_greys < shaded, "some were not: {s:?}");
+    assert!(s.duplicates < shaded, "some were not: {s:?}");
     assert_eq!(check_exact(m.bits(), &reach), Ok(()));
     assert_eq!(m.bytes_marked.load(Relaxed), reach.bytes);
     assert_eq!(m.heap_scan_work.load(Relaxed), reach.heap_scan_work);
@@ -585,4 +585,29 @@ fn no_adapter_means_the_cpu_path() {
     let reach = reachable(&heap);
     let r = mark_stw_with(&heap, 2, backend.as_ref());
     assert_eq!(check_exact(&r.bits, &reach), Ok(()));
+}
+
+/// Roots without pointer slots are blackened on the host at once and have no
+/// grey item to push (so their bits do not reach the GPU with one); the GPU,
+/// which reaches them through pointers too, wins them again. Found by the
+/// proptest above as a one-object excess in bytes marked: the merge must
+/// take the host's count back.
+#[test]
+fn objects_marked_on_both_sides_are_counted_once() {
+    let Some(gpu) = gpu_scan(opts(OffloadPolicy::Always)) else {
+        return;
+    };
+    let heap = Arc::new(build(&ShapeSpec {
+        shape: Shape::PowerLaw,
+        objects: 1779,
+        ptrs: 2,
+        roots: 8,
+        seed: 2084072452429714720,
+    }));
+    for _ in 0..10 {
+        for threads in [1, 2] {
+            let s = exact_against_cpu(&heap, &gpu, threads).unwrap();
+            assert!(s.duplicates > 0, "{s:?}");
+        }
+    }
 }

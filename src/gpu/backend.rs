@@ -47,7 +47,15 @@
 //! it, and the host's item is a duplicate — dropped, and the bytes the host
 //! counted for it taken back, so **no object is scanned or counted twice**.
 //! Otherwise `o`'s bit goes into `G` and `U` before the item is pushed, so
-//! the GPU never marks it again. A large object's first item is pushed as
+//! the GPU never marks it again. Objects without pointer slots have no grey
+//! item (the host blackens them at once), and a grey may still sit in
+//! another worker's cache: so each merge (below) also takes back the
+//! host's count for every object in `W` that the host had marked before
+//! the merge's atomic OR ([`crate::mark::MarkBits::merge_seeing`]). A
+//! third bitmap, `settled`, records the objects whose double count was
+//! taken back, at a push or a merge, so it happens once; a grey pushed
+//! after its object was settled at a merge is dropped silently (the GPU
+//! scanned it before that merge). A large object's first item is pushed as
 //! all of its oblets (the GPU queues every oblet when it marks an object,
 //! while the CPU queues the rest when it scans the first). Objects the host
 //! greys but has not pushed yet may still be won by the GPU; that is caught
@@ -195,8 +203,10 @@ pub struct GpuScanStats {
     pub handoffs_to_cpu: u64,
     /// Switches from the CPU back to the GPU (frontier widened).
     pub handoffs_to_gpu: u64,
-    /// Host greys dropped because the GPU had marked the object first.
-    pub duplicate_greys: u64,
+    /// Objects marked on both sides (the host greyed or blackened an object
+    /// the GPU had already won): their host grey items are dropped and the
+    /// host's byte count taken back (see the module documentation).
+    pub duplicates: u64,
     /// The counters of the last batch.
     pub last_batch: Option<BatchCounters>,
     /// Set when the device was lost (or failed otherwise) during a phase:
@@ -253,6 +263,9 @@ struct State {
     g_stale: bool,
     /// `U`: bits the host put into the GPU bitmap this phase.
     uploaded: Vec<u32>,
+    /// Objects marked on both sides whose double byte count has been taken
+    /// back (at a push or a merge).
+    settled: Vec<u32>,
     /// The GPU marked objects since its bitmap was last merged into `H`.
     unmerged: bool,
     /// Host items pushed since the last merge (recovery, see the module doc).
@@ -286,6 +299,7 @@ impl State {
             g_cache: Vec::new(),
             g_stale: false,
             uploaded: Vec::new(),
+            settled: Vec::new(),
             unmerged: false,
             pushed: Vec::new(),
             dropped: Vec::new(),
@@ -596,6 +610,8 @@ impl GpuScan {
         st.g_cache.resize(words, 0);
         st.uploaded.clear();
         st.uploaded.resize(words, 0);
+        st.settled.clear();
+        st.settled.resize(words, 0);
         st.g_stale = false;
         st.unmerged = false;
         st.mode = Mode::Gpu;
@@ -703,7 +719,9 @@ impl GpuScan {
         let mut bad = None;
         for it in items {
             let (w, b) = ((it.obj / 32) as usize, 1u32 << (it.obj % 32));
-            let (Some(&g), Some(&u)) = (st.g_cache.get(w), st.uploaded.get(w)) else {
+            let (Some(&g), Some(&u), Some(_)) =
+                (st.g_cache.get(w), st.uploaded.get(w), st.settled.get(w))
+            else {
                 // Cannot happen (greys are below the watermark); keep the item
                 // for the recovery that the error triggers.
                 bad = Some(it.obj);
@@ -713,9 +731,14 @@ impl GpuScan {
             if g & b != 0 && u & b == 0 {
                 // The GPU won this object: it is queued or scanned there.
                 debug_assert_eq!(it.oblet, 0, "host oblets come from host scans");
-                uncount(m, gcw, u64::from(heap.desc(it.obj).size));
-                st.dropped.push(it.obj);
-                dups += 1;
+                if st.settled[w] & b == 0 {
+                    uncount(m, gcw, u64::from(heap.desc(it.obj).size));
+                    st.settled[w] |= b;
+                    st.dropped.push(it.obj);
+                    dups += 1;
+                }
+                // (Else a merge already took its count back; the GPU scanned
+                // it before that merge, so there is nothing to recover.)
                 continue;
             }
             if g & b == 0 {
@@ -752,7 +775,7 @@ impl GpuScan {
         self.queued.store(u64::from(mirror.queue_len()), Release);
         self.stat(|s| {
             s.upload_bytes += bytes;
-            s.duplicate_greys += dups;
+            s.duplicates += dups;
         });
         Ok(())
     }
@@ -837,8 +860,37 @@ impl GpuScan {
             if st.g_stale {
                 self.refresh_g_cache(st)?;
             }
-            m.bits().merge(&words64(&st.g_cache));
+            // Objects the GPU won that the host had marked too (a root or a
+            // barrier shade of a pointer-free object, which has no grey item
+            // to drop; or a grey not pushed yet) were counted on both sides:
+            // take the host's count back, once ("settled").
+            let heap = m.heap();
+            let (mut twice, mut bytes) = (0u64, 0u64);
+            let (g, u, settled) = (&st.g_cache, &st.uploaded, &mut st.settled);
+            m.bits().merge_seeing(&words64(g), |i, before, _| {
+                for half in 0..2 {
+                    let w = 2 * i + half;
+                    let (Some(&gw), Some(&uw), Some(sw)) = (g.get(w), u.get(w), settled.get_mut(w))
+                    else {
+                        continue;
+                    };
+                    let mut both = (before >> (32 * half)) as u32 & gw & !uw & !*sw;
+                    *sw |= both;
+                    while both != 0 {
+                        let obj = (w * 32) as u32 + both.trailing_zeros();
+                        bytes += u64::from(heap.desc(obj).size);
+                        twice += 1;
+                        both &= both - 1;
+                    }
+                }
+            });
+            if bytes > 0 {
+                // The GPU's batches added these bytes to the counter too, so
+                // it cannot go below zero.
+                m.bytes_marked.fetch_sub(bytes, Relaxed);
+            }
             st.unmerged = false;
+            self.stat(|s| s.duplicates += twice);
         }
         st.clear_records();
         Ok(())
