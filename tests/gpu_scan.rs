@@ -95,7 +95,13 @@ fn assert_all_on_gpu(stats: &GpuScanStats) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Runs `f` on `cases` random shapes (`PROPTEST_CASES` overrides, for a
+/// longer soak).
 fn run_cases(cases: u32, f: impl Fn(ShapeSpec) -> Result<(), TestCaseError>) {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: None,
@@ -162,10 +168,18 @@ fn auto_is_exact_on_random_shapes() {
     let Some(gpu) = gpu_scan(opts(OffloadPolicy::Auto)) else {
         return;
     };
+    // And with a small fixed threshold, so that small heaps hand off too.
+    let Some(small) = gpu_scan(GpuScanOptions {
+        handoff_threshold: Some(16),
+        ..opts(OffloadPolicy::Auto)
+    }) else {
+        return;
+    };
     run_cases(12, |spec| {
         let heap = Arc::new(build(&spec));
         for threads in [1, 2] {
             exact_against_cpu(&heap, &gpu, threads)?;
+            exact_against_cpu(&heap, &small, threads)?;
         }
         Ok(())
     });
@@ -608,6 +622,140 @@ fn objects_marked_on_both_sides_are_counted_once() {
         for threads in [1, 2] {
             let s = exact_against_cpu(&heap, &gpu, threads).unwrap();
             assert!(s.duplicates > 0, "{s:?}");
+        }
+    }
+}
+
+struct Credit<'a>(&'a AtomicI64);
+
+impl DrainHooks for Credit<'_> {
+    fn flush_bg_credit(&self, w: i64) {
+        self.0.fetch_add(w, Relaxed);
+    }
+}
+
+/// One round of `concurrent_drains_assists_and_shades_mark_exactly`.
+fn concurrent_round(gpu: &GpuScan, spec: ShapeSpec) {
+    let heap = Arc::new(build(&spec));
+    let m = Marker::new(heap.clone());
+    m.prepare_roots();
+    m.set_nproc(3);
+    let reach = reachable(&heap);
+    let credit = AtomicI64::new(0);
+    std::thread::scope(|s| {
+        // A background worker, twice over.
+        s.spawn(|| {
+            for _ in 0..3 {
+                let mut gcw = GcWork::new();
+                gpu.drain(
+                    &m,
+                    &mut gcw,
+                    DrainFlags::NO_BLOCK | DrainFlags::FLUSH_BG_CREDIT,
+                    &Credit(&credit),
+                );
+                m.dispose(&mut gcw);
+            }
+        });
+        // An assist.
+        s.spawn(|| {
+            for _ in 0..6 {
+                let mut gcw = GcWork::new();
+                gpu.drain_n(&m, &mut gcw, 20_000, &NoHooks);
+                m.dispose(&mut gcw);
+            }
+        });
+        // A mutator's barrier shading reachable objects.
+        s.spawn(|| {
+            let mut gcw = GcWork::new();
+            for obj in (0..heap.len()).step_by(53) {
+                if reach.contains(obj) {
+                    m.shade(ObjRef(obj), &mut gcw);
+                }
+            }
+            gpu.drain_n(&m, &mut gcw, 1, &NoHooks);
+            m.dispose(&mut gcw);
+        });
+    });
+    let mut gcw = GcWork::new();
+    gpu.drain(&m, &mut gcw, DrainFlags::NO_BLOCK, &NoHooks);
+    m.dispose(&mut gcw);
+    let what = format!(
+        "{spec:?} on {} ({:?})",
+        gpu.policy(),
+        gpu.handoff_threshold()
+    );
+    assert!(!gpu.has_pending_work() && !m.work_available(), "{what}");
+    assert_eq!(check_exact(m.bits(), &reach), Ok(()), "{what}");
+    assert_eq!(
+        m.bytes_marked.load(Relaxed),
+        reach.bytes,
+        "{what}: scan work {} of {}: {:?}",
+        m.heap_scan_work.load(Relaxed),
+        reach.heap_scan_work,
+        gpu.stats()
+    );
+    assert_eq!(
+        m.heap_scan_work.load(Relaxed),
+        reach.heap_scan_work,
+        "{what}: {:?}",
+        gpu.stats()
+    );
+}
+
+/// Background drains, assists' `drain_n` and barrier-like shades running at
+/// once on one marker: one thread drives the GPU at a time, the others wait
+/// or leave, shaded objects race with the GPU's marking, and with `auto` the
+/// work moves between the GPU and the CPU while they do. A final drain
+/// finishes; the result is exact with both policies, and with the device
+/// lost in the middle. `CONCURRENT_ROUNDS` repeats it (a soak).
+#[test]
+fn concurrent_drains_assists_and_shades_mark_exactly() {
+    let rounds: u64 = std::env::var("CONCURRENT_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let backends: Vec<GpuScan> = [None, Some(64), Some(1024)]
+        .into_iter()
+        .filter_map(|t| {
+            gpu_scan(match t {
+                None => opts(OffloadPolicy::Always),
+                Some(t) => GpuScanOptions {
+                    handoff_threshold: Some(t),
+                    ..opts(OffloadPolicy::Auto)
+                },
+            })
+        })
+        .collect();
+    if backends.is_empty() {
+        return;
+    }
+    for round in 0..rounds {
+        for (shape, objects) in [
+            (Shape::Random, 30_000),
+            (Shape::PowerLaw, 30_000),
+            (Shape::Wide, 70_000),
+        ] {
+            let spec = ShapeSpec {
+                shape,
+                objects,
+                ptrs: 4,
+                roots: 64,
+                seed: 20 + round,
+            };
+            for gpu in &backends {
+                concurrent_round(gpu, spec);
+            }
+            // The device lost at the first or second batch (a fresh
+            // backend: a lost one stays lost).
+            for k in [0, 1] {
+                let Some(gpu) = gpu_scan(opts(OffloadPolicy::Always)) else {
+                    return;
+                };
+                gpu.inject_device_lost_after(k);
+                concurrent_round(&gpu, spec);
+                let s = gpu.stats();
+                assert!(gpu.is_dead() || s.batches <= u64::from(k), "{s:?}");
+            }
         }
     }
 }

@@ -266,6 +266,11 @@ struct State {
     /// Objects marked on both sides whose double byte count has been taken
     /// back (at a push or a merge).
     settled: Vec<u32>,
+    /// Of those, the ones settled at a merge: a host grey copy of each may
+    /// still wait in some cache, and the GPU has scanned the object.
+    merge_settled: Vec<u32>,
+    /// `g_cache` as of the last merge into `H`.
+    merged_g: Vec<u32>,
     /// The GPU marked objects since its bitmap was last merged into `H`.
     unmerged: bool,
     /// Host items pushed since the last merge (recovery, see the module doc).
@@ -300,6 +305,8 @@ impl State {
             g_stale: false,
             uploaded: Vec::new(),
             settled: Vec::new(),
+            merge_settled: Vec::new(),
+            merged_g: Vec::new(),
             unmerged: false,
             pushed: Vec::new(),
             dropped: Vec::new(),
@@ -369,9 +376,9 @@ pub struct GpuScan {
     queued: AtomicU64,
     /// Set once a GPU error ended the GPU path for good.
     dead: AtomicBool,
-    /// The phase in which it died: drains of that phase must not block in
-    /// the CPU engine's termination protocol (see `cpu_drain`).
-    dead_phase: AtomicU64,
+    /// The phase the device died in, and the objects whose host grey copies
+    /// the CPU finish of that phase skips (see `cpu_drain`).
+    dead_skip: Mutex<Option<(u64, Arc<Vec<u32>>)>>,
     stats: Mutex<GpuScanStats>,
 }
 
@@ -397,7 +404,7 @@ impl GpuScan {
             state: Mutex::new(State::new()),
             queued: AtomicU64::new(0),
             dead: AtomicBool::new(false),
-            dead_phase: AtomicU64::new(0),
+            dead_skip: Mutex::new(None),
             stats: Mutex::new(GpuScanStats::default()),
         }
     }
@@ -492,7 +499,7 @@ impl GpuScan {
             .upload_heap(&mut st, heap, wm)
             .and_then(|()| self.ensure_model(&mut st));
         if let Err(e) = &r {
-            self.declare_dead(e, 0);
+            self.declare_dead(e);
             st.mirror = None;
         }
         r
@@ -612,6 +619,10 @@ impl GpuScan {
         st.uploaded.resize(words, 0);
         st.settled.clear();
         st.settled.resize(words, 0);
+        st.merge_settled.clear();
+        st.merge_settled.resize(words, 0);
+        st.merged_g.clear();
+        st.merged_g.resize(words, 0);
         st.g_stale = false;
         st.unmerged = false;
         st.mode = Mode::Gpu;
@@ -866,16 +877,30 @@ impl GpuScan {
             // take the host's count back, once ("settled").
             let heap = m.heap();
             let (mut twice, mut bytes) = (0u64, 0u64);
-            let (g, u, settled) = (&st.g_cache, &st.uploaded, &mut st.settled);
-            m.bits().merge_seeing(&words64(g), |i, before, _| {
+            // Only what the GPU marked since the last merge: older marks are
+            // in `H` already (and would read as the host's own below).
+            let new: Vec<u32> = st
+                .g_cache
+                .iter()
+                .zip(&st.merged_g)
+                .map(|(&g, &old)| g & !old)
+                .collect();
+            let u = &st.uploaded;
+            let (settled, merge_settled) = (&mut st.settled, &mut st.merge_settled);
+            m.bits().merge_seeing(&words64(&new), |i, before, _| {
                 for half in 0..2 {
                     let w = 2 * i + half;
-                    let (Some(&gw), Some(&uw), Some(sw)) = (g.get(w), u.get(w), settled.get_mut(w))
-                    else {
+                    let (Some(&nw), Some(&uw), Some(sw), Some(msw)) = (
+                        new.get(w),
+                        u.get(w),
+                        settled.get_mut(w),
+                        merge_settled.get_mut(w),
+                    ) else {
                         continue;
                     };
-                    let mut both = (before >> (32 * half)) as u32 & gw & !uw & !*sw;
+                    let mut both = (before >> (32 * half)) as u32 & nw & !uw & !*sw;
                     *sw |= both;
+                    *msw |= both;
                     while both != 0 {
                         let obj = (w * 32) as u32 + both.trailing_zeros();
                         bytes += u64::from(heap.desc(obj).size);
@@ -884,6 +909,7 @@ impl GpuScan {
                     }
                 }
             });
+            st.merged_g.clone_from(&st.g_cache);
             if bytes > 0 {
                 // The GPU's batches added these bytes to the counter too, so
                 // it cannot go below zero.
@@ -918,23 +944,44 @@ impl GpuScan {
             Vec::new()
         };
         self.queued.store(0, Release);
+        // Objects settled at earlier merges whose first item is in the queue
+        // again were taken over by the host then and pushed back since: no
+        // other copy of them waits anywhere.
+        let settled_before: HashSet<u32> = items
+            .iter()
+            .filter(|&&(o, k)| k == 0 && bit(&st.merge_settled, o))
+            .map(|&(o, _)| o)
+            .collect();
         self.merge(st, m)?;
-        // The CPU's scan of a large object's first oblet queues the others,
-        // so the GPU's copies of those go (all of them are here: an object's
-        // oblets are queued together and leave the queue in order).
+        // The host owns the scans of what it took: they go into `U`, so the
+        // host's scan filter lets them through. The CPU's scan of a first
+        // oblet queues the others, so the GPU's copies of those go (all of
+        // them are here: an object's oblets are queued together and leave the
+        // queue in order). And where a host copy of a first item already
+        // waits in some cache (its object was settled at *this* merge), the
+        // taken copy goes: that one will do.
         let heap = m.heap();
         let firsts: HashSet<u32> = items
             .iter()
-            .filter(|&&(o, k)| k == 0 && heap.desc(o).nslots > OBLET_SLOTS)
+            .filter(|&&(_, k)| k == 0)
             .map(|&(o, _)| o)
             .collect();
         #[cfg(debug_assertions)]
         for &o in &firsts {
             let rest = items.iter().filter(|&&(t, k)| t == o && k > 0).count() as u32;
-            debug_assert_eq!(rest + 1, heap.desc(o).nslots.div_ceil(OBLET_SLOTS));
+            debug_assert_eq!(rest + 1, heap.desc(o).nslots.div_ceil(OBLET_SLOTS).max(1));
+        }
+        for &o in &firsts {
+            if let Some(u) = st.uploaded.get_mut((o / 32) as usize) {
+                *u |= 1 << (o % 32);
+            }
         }
         for (obj, oblet) in items {
-            if oblet > 0 && firsts.contains(&obj) {
+            let first_taken = firsts.contains(&obj);
+            if oblet > 0 && first_taken {
+                continue;
+            }
+            if oblet == 0 && bit(&st.merge_settled, obj) && !settled_before.contains(&obj) {
                 continue;
             }
             gcw.put(m.lists(), GreyItem { obj, oblet });
@@ -972,28 +1019,30 @@ impl GpuScan {
         Ok(())
     }
 
-    /// `drain_n`'s CPU stretch (an assist): the CPU engine's `drain_n`, one
-    /// object at a time as Go's `gcDrainN`, for at most `work`.
+    /// `drain_n`'s CPU stretch in mode *CPU* (an assist): one item at a
+    /// time, as Go's `gcDrainN`, until `work` is done, the host runs out, or
+    /// the caller is preempted; skips what the GPU scanned. Returns the work.
     fn cpu_stretch_n(
         &self,
+        st: &State,
         m: &Marker,
         gcw: &mut GcWork,
         work: i64,
         hooks: &dyn DrainHooks,
     ) -> i64 {
-        let hw0 = gcw.stats.heap_scan_work;
-        let w = m.drain_n(gcw, work, hooks);
-        let hw = (gcw.stats.heap_scan_work - hw0).max(0) as u64;
-        self.stat(|s| s.cpu_scan_work += hw);
+        let skip = |it: GreyItem| gpu_scanned(&st.merge_settled, &st.uploaded, it);
+        let w = scan_loop(m, gcw, 1, &skip, hooks, &mut |_, _, done| {
+            done >= work || hooks.preempt_requested()
+        });
+        self.stat(|s| s.cpu_scan_work += w as u64);
         w
     }
 
     /// `drain`'s CPU run in mode *CPU*: the CPU engine's batched scan loop
     /// (as in `Marker::drain`, non-blocking) until the host runs out of
-    /// work, the host queues exceed `widen_at` items (checked every
-    /// [`GC_CREDIT_SLACK`] of work, when the worker flushes its scan work),
-    /// `max_work` is done, or the caller is preempted. Timed for the model.
-    /// Returns the scan work done and whether the frontier widened.
+    /// work, the host queues exceed `widen_at` items, `max_work` is done, or
+    /// the caller is preempted; skips what the GPU scanned. Timed for the
+    /// model. Returns the scan work done and whether the frontier widened.
     #[allow(clippy::too_many_arguments)]
     fn cpu_run(
         &self,
@@ -1005,53 +1054,26 @@ impl GpuScan {
         preemptible: bool,
         hooks: &dyn DrainHooks,
     ) -> (i64, bool) {
-        let (items0, hw0) = (gcw.stats.items_scanned, gcw.stats.heap_scan_work);
+        let items0 = gcw.stats.items_scanned;
         let t = Instant::now();
-        let mut batch = [GreyItem::default(); SCAN_BATCH];
         let mut widened = false;
-        loop {
-            if preemptible && hooks.preempt_requested() {
-                break;
-            }
-            if m.lists().full_len() == 0 {
-                gcw.balance(m.lists());
-            }
-            let mut n = gcw.try_get_fast_many(&mut batch);
-            if n == 0 {
-                let item = gcw.try_get(m.lists()).or_else(|| {
-                    if hooks.flush_write_barriers(m, gcw) {
-                        gcw.try_get(m.lists())
-                    } else {
-                        None
-                    }
-                });
-                let Some(item) = item else {
-                    break;
-                };
-                batch[0] = item;
-                n = 1;
-            }
-            m.scan_batch(&batch[..n], gcw);
-            if gcw.heap_scan_work >= GC_CREDIT_SLACK {
-                m.heap_scan_work.fetch_add(gcw.heap_scan_work, Relaxed);
-                gcw.heap_scan_work = 0;
-                if gcw.stats.heap_scan_work - hw0 >= max_work {
-                    break;
+        let w = {
+            let skip = |it: GreyItem| gpu_scanned(&st.merge_settled, &st.uploaded, it);
+            scan_loop(m, gcw, SCAN_BATCH, &skip, hooks, &mut |m, gcw, done| {
+                if done >= max_work || (preemptible && hooks.preempt_requested()) {
+                    return true;
                 }
-                if host_queue_len(m, gcw) > widen_at {
-                    widened = true;
-                    break;
-                }
-            }
-        }
+                widened = host_queue_len(m, gcw) > widen_at;
+                widened
+            })
+        };
         let secs = t.elapsed().as_secs_f64();
         if let Some(model) = st.model.as_mut() {
-            let slots = (gcw.stats.heap_scan_work - hw0).max(0) as u64 / SCAN_WORK_PER_SLOT;
+            let slots = w as u64 / SCAN_WORK_PER_SLOT;
             model.observe_cpu(secs, gcw.stats.items_scanned - items0, slots);
         }
-        let hw = gcw.stats.heap_scan_work - hw0;
-        self.stat(|s| s.cpu_scan_work += hw.max(0) as u64);
-        (hw, widened)
+        self.stat(|s| s.cpu_scan_work += w as u64);
+        (w, widened)
     }
 
     /// Drain budget per batch: [`DRAIN_BATCH_S`] at the measured rate.
@@ -1063,8 +1085,7 @@ impl GpuScan {
 
     // ----- failure --------------------------------------------------------
 
-    fn declare_dead(&self, e: &GpuError, phase: u64) {
-        self.dead_phase.store(phase, Release);
+    fn declare_dead(&self, e: &GpuError) {
         if !self.dead.swap(true, AcqRel) {
             eprintln!("gpumark: the GPU failed ({e}); continuing on the CPU path");
         }
@@ -1077,7 +1098,7 @@ impl GpuScan {
     /// Recovery after a GPU error mid-phase (see "Device loss" in the module
     /// documentation).
     fn fail(&self, st: &mut State, m: &Marker, gcw: &mut GcWork, e: GpuError) {
-        self.declare_dead(&e, m.phase());
+        self.declare_dead(&e);
         let (work, bytes) = (st.since_merge_work, st.since_merge_bytes);
         m.heap_scan_work.fetch_sub(work as i64, Relaxed);
         m.bytes_marked.fetch_sub(bytes, Relaxed);
@@ -1091,31 +1112,55 @@ impl GpuScan {
         for it in std::mem::take(&mut st.pushed) {
             gcw.put(m.lists(), it);
         }
+        // Host copies of greys the GPU scanned before the last merge may
+        // still wait in caches: the CPU finish of this phase skips them.
+        let skip: Vec<u32> = st
+            .merge_settled
+            .iter()
+            .zip(&st.uploaded)
+            .map(|(&ms, &u)| ms & !u)
+            .collect();
+        *self.dead_skip.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((m.phase(), Arc::new(skip)));
         st.clear_records();
         st.mirror = None;
         st.heap = Weak::new();
         self.queued.store(0, Release);
     }
 
+    /// The skip set for the CPU finish of `phase`, if the device died in it.
+    fn dead_skip(&self, phase: u64) -> Option<Arc<Vec<u32>>> {
+        let d = self.dead_skip.lock().unwrap_or_else(|p| p.into_inner());
+        d.as_ref()
+            .filter(|(p, _)| *p == phase)
+            .map(|(_, s)| Arc::clone(s))
+    }
+
     /// The CPU engine's drain, for a dead backend or a refused heap. In the
-    /// phase the device died in, some workers may already have left their
-    /// (GPU-path) drains, so a blocking CPU drain could wait forever for them
-    /// in the `nwait == nproc` protocol: it runs without blocking instead,
-    /// which is exact (each worker leaves only with nothing in hand).
+    /// phase the device died in, the drain is this module's filtered loop
+    /// instead: it skips host copies of greys the GPU scanned (see "Device
+    /// loss"), and it never blocks — some workers may already have left
+    /// their (GPU-path) drains, so a blocking drain could wait forever for
+    /// them in the `nwait == nproc` protocol; not blocking is exact, as each
+    /// worker leaves only with nothing in hand.
     fn cpu_drain(&self, m: &Marker, gcw: &mut GcWork, flags: DrainFlags, hooks: &dyn DrainHooks) {
-        let mut flags = flags;
-        if self.dead.load(Acquire) && self.dead_phase.load(Acquire) == m.phase() {
-            flags |= DrainFlags::NO_BLOCK;
-        }
         let hw0 = gcw.stats.heap_scan_work;
-        m.drain(gcw, flags, hooks);
+        match self.dead_skip(m.phase()) {
+            Some(skip) => filtered_drain(m, gcw, flags, hooks, &skip),
+            None => m.drain(gcw, flags, hooks),
+        }
         let hw = (gcw.stats.heap_scan_work - hw0).max(0) as u64;
         self.stat(|s| s.cpu_scan_work += hw);
     }
 
+    /// The CPU engine's `drain_n`, for a dead backend or a refused heap (in
+    /// the phase the device died in: the filtered loop, as `cpu_drain`).
     fn cpu_drain_n(&self, m: &Marker, gcw: &mut GcWork, n: i64, hooks: &dyn DrainHooks) -> i64 {
         let hw0 = gcw.stats.heap_scan_work;
-        let w = m.drain_n(gcw, n, hooks);
+        let w = match self.dead_skip(m.phase()) {
+            Some(skip) => filtered_drain_n(m, gcw, n, hooks, &skip),
+            None => m.drain_n(gcw, n, hooks),
+        };
         let hw = (gcw.stats.heap_scan_work - hw0).max(0) as u64;
         self.stat(|s| s.cpu_scan_work += hw);
         w
@@ -1249,7 +1294,7 @@ impl GpuScan {
                         self.to_gpu(st, m)?;
                         continue;
                     }
-                    let w = self.cpu_stretch_n(m, gcw, n - *done, hooks);
+                    let w = self.cpu_stretch_n(st, m, gcw, n - *done, hooks);
                     if w == 0 {
                         break;
                     }
@@ -1380,6 +1425,152 @@ impl ScanBackend for GpuScan {
     fn has_pending_work(&self) -> bool {
         self.queued.load(Acquire) > 0
     }
+}
+
+/// Whether bit `i` is set in a 32-bit-word bitmap.
+fn bit(words: &[u32], i: u32) -> bool {
+    words
+        .get((i / 32) as usize)
+        .is_some_and(|w| w & (1 << (i % 32)) != 0)
+}
+
+/// The host's scan filter: a first item whose object the GPU has scanned
+/// (settled at a merge) and the host has not taken over is a stale copy.
+fn gpu_scanned(merge_settled: &[u32], uploaded: &[u32], it: GreyItem) -> bool {
+    it.oblet == 0 && bit(merge_settled, it.obj) && !bit(uploaded, it.obj)
+}
+
+/// The CPU engine's scan loop (`Marker::drain`'s, non-blocking) over this
+/// worker's cache and the global list, `batch` items at a time, dropping
+/// items `skip` names, flushing scan work to the marker every
+/// [`GC_CREDIT_SLACK`]. `stop(m, gcw, work)` is asked before each batch with
+/// the heap scan work done so far. Returns that work (cached or flushed).
+fn scan_loop(
+    m: &Marker,
+    gcw: &mut GcWork,
+    batch: usize,
+    skip: &dyn Fn(GreyItem) -> bool,
+    hooks: &dyn DrainHooks,
+    stop: &mut dyn FnMut(&Marker, &GcWork, i64) -> bool,
+) -> i64 {
+    let hw0 = gcw.stats.heap_scan_work;
+    let batch = batch.clamp(1, SCAN_BATCH);
+    let mut buf = [GreyItem::default(); SCAN_BATCH];
+    while !stop(m, gcw, gcw.stats.heap_scan_work - hw0) {
+        if m.lists().full_len() == 0 {
+            gcw.balance(m.lists());
+        }
+        let mut n = gcw.try_get_fast_many(&mut buf[..batch]);
+        if n == 0 {
+            let item = gcw.try_get(m.lists()).or_else(|| {
+                if hooks.flush_write_barriers(m, gcw) {
+                    gcw.try_get(m.lists())
+                } else {
+                    None
+                }
+            });
+            let Some(item) = item else {
+                break;
+            };
+            buf[0] = item;
+            n = 1;
+        }
+        let mut kept = 0;
+        for i in 0..n {
+            if !skip(buf[i]) {
+                buf[kept] = buf[i];
+                kept += 1;
+            }
+        }
+        if kept > 0 {
+            m.scan_batch(&buf[..kept], gcw);
+        }
+        if gcw.heap_scan_work >= GC_CREDIT_SLACK {
+            m.heap_scan_work.fetch_add(gcw.heap_scan_work, Relaxed);
+            gcw.heap_scan_work = 0;
+        }
+    }
+    gcw.stats.heap_scan_work - hw0
+}
+
+/// `Marker::drain` without blocking, skipping host copies of greys the GPU
+/// scanned (`skip`: a 32-bit-word bitmap): the CPU finish of the phase in
+/// which the device died.
+fn filtered_drain(
+    m: &Marker,
+    gcw: &mut GcWork,
+    flags: DrainFlags,
+    hooks: &dyn DrainHooks,
+    skip: &[u32],
+) {
+    let preemptible = flags.contains(DrainFlags::UNTIL_PREEMPT);
+    let checking = flags.intersects(DrainFlags::IDLE | DrainFlags::FRACTIONAL);
+    let flush_bg = flags.contains(DrainFlags::FLUSH_BG_CREDIT);
+    while !(preemptible && hooks.preempt_requested()) {
+        let Some(w) = m.next_root_job(gcw) else {
+            break;
+        };
+        if flush_bg {
+            hooks.flush_bg_credit(w);
+        }
+        if checking && hooks.poll_stop() {
+            return;
+        }
+    }
+    let skip = |it: GreyItem| it.oblet == 0 && bit(skip, it.obj);
+    let (mut credited, mut next_check) = (0i64, DRAIN_CHECK_THRESHOLD);
+    let done = scan_loop(m, gcw, SCAN_BATCH, &skip, hooks, &mut |_, _, done| {
+        if flush_bg && done - credited >= GC_CREDIT_SLACK {
+            hooks.flush_bg_credit(done - credited);
+            credited = done;
+        }
+        if preemptible && hooks.preempt_requested() {
+            return true;
+        }
+        if checking && done >= next_check {
+            next_check = done + DRAIN_CHECK_THRESHOLD;
+            return hooks.poll_stop();
+        }
+        false
+    });
+    if gcw.heap_scan_work > 0 {
+        m.heap_scan_work.fetch_add(gcw.heap_scan_work, Relaxed);
+        gcw.heap_scan_work = 0;
+    }
+    if flush_bg && done > credited {
+        hooks.flush_bg_credit(done - credited);
+    }
+}
+
+/// `Marker::drain_n` skipping host copies of greys the GPU scanned (see
+/// `filtered_drain`): root jobs when out of items, one item at a time.
+fn filtered_drain_n(
+    m: &Marker,
+    gcw: &mut GcWork,
+    n: i64,
+    hooks: &dyn DrainHooks,
+    skip: &[u32],
+) -> i64 {
+    let skip = |it: GreyItem| it.oblet == 0 && bit(skip, it.obj);
+    let mut done = 0;
+    while done < n && !hooks.preempt_requested() {
+        let w = scan_loop(m, gcw, 1, &skip, hooks, &mut |_, _, d| {
+            done + d >= n || hooks.preempt_requested()
+        });
+        done += w;
+        if done >= n || hooks.preempt_requested() {
+            break;
+        }
+        match m.next_root_job(gcw) {
+            Some(w) => done += w,
+            None => break,
+        }
+    }
+    if gcw.heap_scan_work > 0 {
+        m.heap_scan_work.fetch_add(gcw.heap_scan_work, Relaxed);
+        gcw.heap_scan_work = 0;
+    }
+    done
 }
 
 /// Grey items the host holds where this worker can see them: its cache and
