@@ -30,40 +30,54 @@
 //!
 //! There are two bitmaps: the host's `H` (`m.bits()`, where roots, the
 //! barrier and any CPU scanning mark) and the GPU's `G`. While the GPU marks
-//! (mode *GPU*), `G` is authoritative for what the GPU scans; the host can
-//! still grey objects in `H` concurrently (barrier shades, roots), so an
-//! object can be marked on both sides. The backend keeps, per phase:
+//! (mode *GPU*), `G` is authoritative for what the GPU scans, but the host
+//! can still grey objects in `H` concurrently (roots, barrier shades), so an
+//! object can be marked on both sides. Everything below happens under the
+//! lock with no batch in flight, so `G` is still while the host looks at it.
+//! The backend keeps, per phase, 32-bit-word bitmaps:
 //!
-//! - `g_cache`, a copy of `G`, refreshed by a download whenever the GPU has
-//!   marked since the last one and the host is about to upload bits;
-//! - `uploaded` (`U`), the bits the host itself put into `G`.
+//! - `g_cache`: a copy of `G`, downloaded again before use whenever the GPU
+//!   has marked since;
+//! - `U` (`uploaded`): bits the host put into `G` — the objects whose scans
+//!   the host owns (it pushed them, or took them back from the GPU);
+//! - `settled`: objects marked on both sides whose double byte count has been
+//!   taken back; `merge_settled`: those of them settled at a merge;
+//! - `merged_g`: `g_cache` as of the last merge into `H`.
 //!
-//! **Invariant:** `G = U ∪ W`, where `W` — the objects the GPU *won* — is
-//! disjoint from `U`: the GPU only sets bits that were clear in `G`, and the
-//! host only adds to `U` bits that were clear in a fresh `g_cache`.
+//! **Invariant:** `G = U ∪ W` with `W ∩ U = ∅`, where `W` are the objects the
+//! GPU *won*: the GPU only sets bits clear in `G`, and the host only adds to
+//! `U` bits clear in a fresh `g_cache` (or takes over objects whose GPU
+//! items it removed from the queue). The rules:
 //!
-//! Before pushing a host grey item for object `o` it checks `o ∈ W`
-//! (`g_cache ∧ ¬U`): then the GPU marked `o` first and has queued or scanned
-//! it, and the host's item is a duplicate — dropped, and the bytes the host
-//! counted for it taken back, so **no object is scanned or counted twice**.
-//! Otherwise `o`'s bit goes into `G` and `U` before the item is pushed, so
-//! the GPU never marks it again. Objects without pointer slots have no grey
-//! item (the host blackens them at once), and a grey may still sit in
-//! another worker's cache: so each merge (below) also takes back the
-//! host's count for every object in `W` that the host had marked before
-//! the merge's atomic OR ([`crate::mark::MarkBits::merge_seeing`]). A
-//! third bitmap, `settled`, records the objects whose double count was
-//! taken back, at a push or a merge, so it happens once; a grey pushed
-//! after its object was settled at a merge is dropped silently (the GPU
-//! scanned it before that merge). A large object's first item is pushed as
-//! all of its oblets (the GPU queues every oblet when it marks an object,
-//! while the CPU queues the rest when it scans the first). Objects the host
-//! greys but has not pushed yet may still be won by the GPU; that is caught
-//! when they are pushed. **No object is lost**: every host grey is either
-//! pushed, dropped because the GPU owns the object, or scanned on the CPU.
+//! 1. **Push** (mode GPU). A host item for `o` with `o ∈ W` is a duplicate:
+//!    the GPU has queued or scanned `o`. It is dropped, and unless `o` is
+//!    settled, the host's byte count for `o` is taken back and `o` settled.
+//!    Otherwise `o`'s bit goes into `G` and `U` before the item is pushed,
+//!    so the GPU never marks it. A large object's first item is pushed as all
+//!    of its oblets (the GPU queues every oblet when it marks an object, the
+//!    CPU queues the rest when it scans the first).
+//! 2. **Merge** (`H |= G`; only with the GPU queue empty, or taken back).
+//!    Objects without pointer slots have no grey item to drop (the host
+//!    blackens them at once), and a grey can sit unpushed in another
+//!    worker's cache; so for the GPU's marks since the previous merge, every
+//!    object the host had marked before the merge's atomic OR
+//!    ([`crate::mark::MarkBits::merge_seeing`]) that is in `W` and not
+//!    settled has the host's count taken back and becomes merge-settled. A
+//!    host grey copy of it may still wait somewhere; the GPU has scanned it.
+//! 3. **Host scans** (mode CPU, and the CPU finish after a device loss) skip
+//!    a first item whose object is merge-settled and not in `U`: the stale
+//!    copy of rule 2.
+//! 4. **Taking the queue back** (GPU → CPU): every taken object goes into
+//!    `U`; a taken first item whose object was merge-settled at *this*
+//!    merge is dropped (its waiting host copy will scan it).
+//!
+//! So **no object is scanned or counted twice**, and **none is lost**: every
+//! host grey is pushed, scanned on the CPU, or dropped because the GPU has
+//! scanned (or will scan) its object; every GPU grey is scanned there or
+//! taken back.
 //!
 //! `H ⊇ G` holds whenever the GPU queue is empty and the lock is free (step
-//! 5), which is when [`ScanBackend::has_pending_work`] is false — so
+//! 5 above), which is when [`ScanBackend::has_pending_work`] is false — so
 //! termination and verification, which read `H`, see every GPU mark.
 //!
 //! # Narrow frontiers ([`OffloadPolicy::Auto`])
@@ -73,12 +87,13 @@
 //! the backend switches to mode *CPU*: it takes the whole GPU queue back
 //! ([`HeapMirror::take_queue`]), merges `G` into `H` (now `H ⊇ G` and the
 //! GPU is idle, so `H` is authoritative), and scans with the CPU engine's
-//! batched scan loop (`drain_n` with the CPU engine's `drain_n`). Taken
-//! large-object first items drop their sibling oblets (the CPU queues those
-//! itself). The host's queue length counts this worker's cache and the
-//! global list ([`crate::mark::WorkLists::full_items`]). When the
-//! host queues exceed `HANDOFF_HYSTERESIS × T`, it uploads all of `H` into
-//! `G` (so the GPU will not mark what the CPU marked) and returns to mode
+//! batched scan loop (one item at a time in `drain_n`, as Go's `gcDrainN`),
+//! filtered by rule 3. Taken first items of large objects drop their sibling
+//! oblets (the CPU queues those itself). The host's queue length counts this
+//! worker's cache and the global list
+//! ([`crate::mark::WorkLists::full_items`]). When the host queues exceed
+//! `HANDOFF_HYSTERESIS × T`, it uploads all of `H` into `G` (so the GPU will
+//! not mark what the CPU marked; the new bits join `U`) and returns to mode
 //! *GPU*. The factor keeps a frontier that hovers near `T` from bouncing,
 //! since each switch moves a bitmap. [`OffloadPolicy::Always`] never
 //! switches: the GPU does all heap scan work.
@@ -88,15 +103,17 @@
 //! Any GPU error during a phase is reported once (stderr, and
 //! [`GpuScanStats::device_lost`]); the backend is then dead and every later
 //! call runs the CPU engine. The phase finishes exactly: the host keeps a
-//! copy of every item pushed to the GPU, and of every duplicate it dropped,
-//! since the last merge of `G` into `H`. Merges only happen with the GPU
-//! queue empty, so at the last merge everything the GPU had marked was in `H`
-//! and scanned. Everything it marked since is reachable from the items pushed
-//! since, so the recovery re-greys those items (and the dropped duplicates,
-//! giving back their bytes) on the host and subtracts the unmerged batches'
-//! scan work and bytes from the marker's counters; the CPU then marks what
-//! the GPU's lost bitmap held, each object once. Cost: the GPU's work since
-//! the last merge is redone on the CPU (for a stop-the-world mark with
+//! copy of every item pushed to the GPU, and of every duplicate it dropped
+//! at a push, since the last merge of `G` into `H`. At that merge everything
+//! the GPU had marked went into `H` and was scanned (or taken back).
+//! Everything it marked since is reachable from the items pushed since, so
+//! the recovery re-greys those items (and the dropped duplicates, giving
+//! back their bytes) on the host and subtracts the unmerged batches' scan
+//! work and bytes from the marker's counters; the CPU then marks what the
+//! GPU's lost bitmap held, each object once, skipping stale copies by rule
+//! 3 for the rest of that phase (and never blocking in it: some workers may
+//! have left their GPU-path drains already). Cost: the GPU's work since the
+//! last merge is redone on the CPU (for a stop-the-world mark with
 //! [`OffloadPolicy::Always`], that is the whole heap scan), and credit
 //! already flushed for it is not taken back.
 //!
