@@ -288,6 +288,9 @@ struct State {
     merge_settled: Vec<u32>,
     /// `g_cache` as of the last merge into `H`.
     merged_g: Vec<u32>,
+    /// Bitmap words below the phase's watermark: the only ones either side
+    /// can mark, so the only ones moved between host and GPU.
+    live_words: u32,
     /// The GPU marked objects since its bitmap was last merged into `H`.
     unmerged: bool,
     /// Host items pushed since the last merge (recovery, see the module doc).
@@ -324,6 +327,7 @@ impl State {
             settled: Vec::new(),
             merge_settled: Vec::new(),
             merged_g: Vec::new(),
+            live_words: 0,
             unmerged: false,
             pushed: Vec::new(),
             dropped: Vec::new(),
@@ -640,6 +644,7 @@ impl GpuScan {
         st.merge_settled.resize(words, 0);
         st.merged_g.clear();
         st.merged_g.resize(words, 0);
+        st.live_words = wm.div_ceil(32).min(words as u32);
         st.g_stale = false;
         st.unmerged = false;
         st.mode = Mode::Gpu;
@@ -809,10 +814,12 @@ impl GpuScan {
     }
 
     fn refresh_g_cache(&self, st: &mut State) -> Result<(), GpuError> {
+        // The GPU marks only below the watermark: the words above it stay 0.
+        let words = st.live_words;
         let mirror = st.mirror()?;
-        let g = mirror.download_marks()?;
+        let g = mirror.download_marks_prefix(words)?;
         let bytes = (g.len() * 4) as u64;
-        st.g_cache = g;
+        st.g_cache[..g.len()].copy_from_slice(&g);
         st.g_stale = false;
         self.stat(|s| {
             s.readback_bytes += bytes;
@@ -1029,13 +1036,14 @@ impl GpuScan {
             *g |= hw;
         }
         let words = std::mem::take(&mut st.g_cache);
+        let live = (st.live_words as usize).min(words.len());
         let r = st
             .mirror()
-            .and_then(|mirror| mirror.upload_marks_at(0, &words));
+            .and_then(|mirror| mirror.upload_marks_at(0, &words[..live]));
         st.g_cache = words;
         r?;
         st.mode = Mode::Gpu;
-        let bytes = (st.g_cache.len() * 4) as u64;
+        let bytes = live as u64 * 4;
         self.stat(|s| {
             s.handoffs_to_gpu += 1;
             s.upload_bytes += bytes;

@@ -535,7 +535,20 @@ impl HeapMirror {
     /// [`GpuError::DeviceLost`] when the device is gone (the marks with it),
     /// [`GpuError::Map`] when the readback fails otherwise.
     pub fn download_marks(&self) -> Result<Vec<u32>, GpuError> {
-        let bytes = u64::from(self.mark_words) * 4;
+        self.download_marks_prefix(self.mark_words)
+    }
+
+    /// Downloads the first `words` words of the mark bitmap (at most all of
+    /// them): the objects below `32 * words`. A heap reserved far larger than
+    /// it has grown needs only the words below its allocation watermark.
+    ///
+    /// # Errors
+    /// As [`HeapMirror::download_marks`].
+    pub fn download_marks_prefix(&self, words: u32) -> Result<Vec<u32>, GpuError> {
+        let bytes = u64::from(words.min(self.mark_words)) * 4;
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
         let bytes = self.read_back("mark bitmap", bytes, |encoder, staging| {
             encoder.copy_buffer_to_buffer(&self.marks, 0, staging, 0, bytes);
         })?;
