@@ -9,6 +9,8 @@ pub mod barrier;
 pub mod baseline;
 #[cfg(not(loom))] // the loom build models the assist queue alone
 pub mod collector;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod heap;
 pub mod import;
 pub mod mark;

@@ -3,10 +3,11 @@
 //! Callers (the stop-the-world marker, background workers, assists) never
 //! scan objects themselves; they ask a [`ScanBackend`] to drain. The CPU
 //! backend, [`CpuScan`], runs Go's loops (`Marker::drain`, `Marker::drain_n`)
-//! on the calling thread. A GPU backend takes grey work off the host queues in
-//! batches, scans it on the device, and reports the scan work it did, which the
-//! caller flushes to credit exactly as CPU work; when it has nothing to gain
-//! (a narrow frontier) it runs the same CPU loops. Either way the caller's
+//! on the calling thread. The GPU backend (`gpu::GpuScan`, cargo feature
+//! `gpu`) takes grey work off the host queues in batches, scans it on the
+//! device, and reports the scan work it did, which the caller flushes to
+//! credit exactly as CPU work; when it has nothing to gain (a narrow
+//! frontier) it runs the same CPU loops. Either way the caller's
 //! contract is Go's: `drain` returns when its flags say so, `drain_n` returns
 //! the scan work done.
 

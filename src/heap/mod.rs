@@ -31,6 +31,25 @@
 //! current cycle's allocation watermark (objects above it are black and never
 //! scanned), and those were published by the synchronisation that started the
 //! cycle.
+//!
+//! # Dirty cards
+//!
+//! Every [`CARD_SLOTS`] consecutive slots form a *card* with a dirty flag,
+//! set by each pointer write ([`Heap::store`], or [`Heap::note_slot_write`]
+//! for writers that store through [`Heap::raw_slots`]). A copy of the heap
+//! kept elsewhere (the GPU mirror) takes the flags with
+//! [`Heap::take_dirty_slot_ranges`] and re-copies only those slots, instead of
+//! the whole slot array, at the start of each cycle. This is Go's card
+//! marking idea used for a mirror rather than for generations.
+//!
+//! Ordering: a writer stores the slot, then swaps the card flag to 1 with
+//! `Release`; the taker swaps each flag to 0 with `Acquire` and reads the
+//! slots after. If the taker's swap reads a 1 from (or after, through the
+//! RMW release sequence) the writer's swap, it sees the slot write; if the
+//! writer's swap comes later, the card stays dirty for the next take. Either
+//! way no write is missed for good. (A plain "load, and skip the swap if
+//! already set" fast path would break this: the load may see a flag that a
+//! concurrent take is clearing.)
 
 mod build;
 mod image;
@@ -41,12 +60,17 @@ pub use image::{
     IMAGE_MAGIC, IMAGE_VERSION,
 };
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::*};
 use std::sync::{Arc, Mutex, RwLock};
 use thiserror::Error;
 
 /// Bytes in a pointer word; scan work is counted in bytes, as in Go.
 pub const WORD_BYTES: u64 = 8;
+
+/// Slots per dirty card (see "Dirty cards" above): 4 KiB of 4-byte slots,
+/// small enough that a few scattered writes re-copy little, large enough
+/// that the flags (one byte per card) cost nothing next to the slots.
+pub const CARD_SLOTS: usize = 1024;
 
 /// A reference to an object: its dense index in the arena.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -188,6 +212,8 @@ pub struct Heap {
     allocated_bytes: AtomicU64,
     globals: Box<[AtomicU32]>,
     stacks: RwLock<Vec<Arc<Stack>>>,
+    /// One dirty flag per [`CARD_SLOTS`] slots (see the module comment).
+    cards: Box<[AtomicU8]>,
 }
 
 /// The stored form of an [`ObjDesc`].
@@ -214,6 +240,12 @@ fn atomic_zeroed(n: usize) -> Box<[AtomicU32]> {
         .collect()
 }
 
+fn clean_cards(slots: usize) -> Box<[AtomicU8]> {
+    std::iter::repeat_with(|| AtomicU8::new(0))
+        .take(slots.div_ceil(CARD_SLOTS))
+        .collect()
+}
+
 impl Heap {
     /// Reserves an empty heap with the given capacities.
     pub fn new(config: HeapConfig) -> Heap {
@@ -227,6 +259,7 @@ impl Heap {
             allocated_bytes: AtomicU64::new(0),
             globals: atomic_zeroed(config.globals),
             stacks: RwLock::new(Vec::new()),
+            cards: clean_cards(config.max_slots as usize),
         }
     }
 
@@ -353,9 +386,41 @@ impl Heap {
             self.check(v)?;
         }
         let i = self.slot_index(obj, slot)?;
-        Ok(ObjRef::decode(
-            self.slots[i].swap(ObjRef::encode(val), Relaxed),
-        ))
+        let old = self.slots[i].swap(ObjRef::encode(val), Relaxed);
+        self.note_slot_write(i);
+        Ok(ObjRef::decode(old))
+    }
+
+    /// Marks the card of slot `slot` (an index into [`Heap::raw_slots`])
+    /// dirty. [`Heap::store`] does this itself; code that writes slots
+    /// through `raw_slots` must call it after each write, or mirrors of the
+    /// heap (the GPU's) miss the write from the next cycle on. Out-of-range
+    /// indices are ignored.
+    #[inline]
+    pub fn note_slot_write(&self, slot: usize) {
+        if let Some(c) = self.cards.get(slot / CARD_SLOTS) {
+            c.swap(1, Release);
+        }
+    }
+
+    /// Clears every dirty card and returns the slot ranges `[start, end)` they
+    /// cover (adjacent cards merged, clipped to the slot capacity): the slots
+    /// written since the previous call. See "Dirty cards" in the module
+    /// comment for why a concurrent write is never missed for good.
+    pub fn take_dirty_slot_ranges(&self) -> Vec<(usize, usize)> {
+        let mut out: Vec<(usize, usize)> = Vec::new();
+        let cap = self.slots.len();
+        for (i, c) in self.cards.iter().enumerate() {
+            if c.load(Relaxed) == 0 || c.swap(0, Acquire) == 0 {
+                continue;
+            }
+            let (s, e) = (i * CARD_SLOTS, ((i + 1) * CARD_SLOTS).min(cap));
+            match out.last_mut() {
+                Some(last) if last.1 == s => last.1 = e,
+                _ => out.push((s, e)),
+            }
+        }
+        out
     }
 
     /// The flat slot array (encoded values), for scanners and mirrors.
@@ -458,6 +523,7 @@ impl Heap {
             })
             .collect();
         Heap {
+            cards: clean_cards(slots.len()),
             config: HeapConfig {
                 max_objects: cells.len() as u32,
                 max_slots: slots.len() as u32,
@@ -536,6 +602,33 @@ mod tests {
             h.alloc(8, 2),
             Err(HeapError::BadSize { size: 8, nslots: 2 })
         );
+    }
+
+    #[test]
+    fn stores_dirty_their_cards_until_taken() {
+        let h = Heap::new(HeapConfig {
+            max_objects: 4,
+            max_slots: (3 * CARD_SLOTS + 10) as u32,
+            globals: 0,
+        });
+        let a = h
+            .alloc(8 * 2 * CARD_SLOTS as u32, 2 * CARD_SLOTS as u32)
+            .unwrap();
+        let b = h
+            .alloc(8 * (CARD_SLOTS as u32 + 10), CARD_SLOTS as u32 + 10)
+            .unwrap();
+        assert_eq!(h.take_dirty_slot_ranges(), vec![], "alloc dirties nothing");
+        h.store(a, 1, Some(b)).unwrap();
+        h.store(a, CARD_SLOTS as u32 + 3, Some(b)).unwrap();
+        h.store(b, CARD_SLOTS as u32 + 5, Some(a)).unwrap();
+        // Cards 0 and 1 merge; card 3 is clipped to the capacity.
+        assert_eq!(
+            h.take_dirty_slot_ranges(),
+            vec![(0, 2 * CARD_SLOTS), (3 * CARD_SLOTS, 3 * CARD_SLOTS + 10)]
+        );
+        assert_eq!(h.take_dirty_slot_ranges(), vec![]);
+        h.note_slot_write(usize::MAX);
+        assert_eq!(h.take_dirty_slot_ranges(), vec![]);
     }
 
     #[test]

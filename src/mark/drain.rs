@@ -46,6 +46,11 @@ use bitflags::bitflags;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::{Arc, RwLock};
 
+/// Source of [`Marker::phase`] tokens: unique across every marker of the
+/// process, so a backend that serves several markers in turn never mistakes
+/// one marker's phase for another's.
+static NEXT_PHASE: AtomicU64 = AtomicU64::new(1);
+
 /// Scan work a worker does before flushing it to the global counters (Go's
 /// `gcCreditSlack`): small enough that assists find background credit
 /// quickly, large enough that the shared atomics stay cold.
@@ -144,6 +149,8 @@ pub struct Marker {
     markroot_next: AtomicU32,
     markroot_jobs: AtomicU32,
     watermark: AtomicU32,
+    /// The current phase's token (0 before the first `prepare_roots`).
+    phase: AtomicU64,
     /// Heap scan work flushed by workers (Go's `gcController.heapScanWork`).
     pub heap_scan_work: AtomicI64,
     /// Stack scan work done by markroot (Go's `stackScanWork`).
@@ -161,6 +168,7 @@ impl Marker {
         let bits = MarkBits::new(heap.config().max_objects);
         Marker {
             watermark: AtomicU32::new(heap.len()),
+            phase: AtomicU64::new(0),
             heap,
             bits,
             lists: WorkLists::default(),
@@ -194,10 +202,19 @@ impl Marker {
         self.watermark.load(Acquire)
     }
 
+    /// The current mark phase's token: a process-wide unique number set by
+    /// each [`Marker::prepare_roots`] (0 before the first). Scan backends that
+    /// keep per-phase state (the GPU mirror's bitmap and queue) compare it to
+    /// notice that a new phase has begun.
+    pub fn phase(&self) -> u64 {
+        self.phase.load(Acquire)
+    }
+
     /// Starts a phase: clears the bitmap and counters, sets the allocation
-    /// watermark to the current heap length, and sets up markroot jobs over
+    /// watermark to the current heap length, sets up markroot jobs over
     /// the globals (in [`ROOT_BLOCK_SLOTS`] blocks) and every stack (Go's
-    /// `gcMarkRootPrepare`). Must not run concurrently with workers.
+    /// `gcMarkRootPrepare`), and takes a new [`Marker::phase`] token. Must not
+    /// run concurrently with workers.
     pub fn prepare_roots(&self) {
         self.bits.clear();
         for c in [
@@ -218,6 +235,7 @@ impl Marker {
         self.markroot_jobs.store(jobs.len() as u32, Release);
         *self.root_jobs.write().unwrap_or_else(|p| p.into_inner()) = jobs;
         self.markroot_next.store(0, Release);
+        self.phase.store(NEXT_PHASE.fetch_add(1, Relaxed), Release);
     }
 
     /// Sets the number of workers that take part in blocking drains (Go's
@@ -233,9 +251,10 @@ impl Marker {
         self.markroot_next.load(Acquire) >= self.markroot_jobs.load(Acquire)
     }
 
-    /// Takes the next markroot job, if any, and runs it; returns its scan work
-    /// or `None` if no job was left.
-    fn next_root_job(&self, gcw: &mut GcWork) -> Option<i64> {
+    /// Takes the next markroot job, if any, and runs it (greying what it
+    /// points to into `gcw`); returns its scan work or `None` if no job was
+    /// left. Scan backends run roots on the host with this.
+    pub fn next_root_job(&self, gcw: &mut GcWork) -> Option<i64> {
         if self.roots_done() {
             return None;
         }

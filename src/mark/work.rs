@@ -97,6 +97,9 @@ impl WorkBuf {
 pub struct WorkLists {
     full: Mutex<Vec<Box<WorkBuf>>>,
     full_len: AtomicUsize,
+    /// Grey items in the full list's buffers (some are partly full: `balance`
+    /// and `dispose` hand over partial buffers), maintained under the lock.
+    full_items: AtomicUsize,
     empty: Mutex<Vec<Box<WorkBuf>>>,
     /// Workers blocked in [`WorkLists::get_full`].
     pub(crate) nwait: AtomicU32,
@@ -109,6 +112,13 @@ impl WorkLists {
     #[inline]
     pub fn full_len(&self) -> usize {
         self.full_len.load(Acquire)
+    }
+
+    /// Grey items in the full list's buffers: how wide the shared frontier
+    /// is (the GPU backend's hand-off reads it).
+    #[inline]
+    pub fn full_items(&self) -> usize {
+        self.full_items.load(Acquire)
     }
 
     /// Go's `getempty`: a recycled empty buffer, or a new one.
@@ -127,6 +137,7 @@ impl WorkLists {
     pub fn put_full(&self, b: Box<WorkBuf>) {
         debug_assert!(!b.is_empty());
         let mut f = self.full.lock().unwrap_or_else(|p| p.into_inner());
+        self.full_items.fetch_add(b.nobj, Release);
         f.push(b);
         self.full_len.store(f.len(), Release);
     }
@@ -138,6 +149,9 @@ impl WorkLists {
         }
         let mut f = self.full.lock().unwrap_or_else(|p| p.into_inner());
         let b = f.pop();
+        if let Some(b) = &b {
+            self.full_items.fetch_sub(b.nobj, Release);
+        }
         self.full_len.store(f.len(), Release);
         b
     }
@@ -182,6 +196,7 @@ impl WorkLists {
         let mut f = self.full.lock().unwrap_or_else(|p| p.into_inner());
         let bufs = std::mem::take(&mut *f);
         self.full_len.store(0, Release);
+        self.full_items.store(0, Release);
         drop(f);
         let mut out = Vec::new();
         for mut b in bufs {
@@ -418,6 +433,7 @@ mod tests {
         assert_eq!(l.full_len(), 0, "two buffers absorb 2*WORKBUF_OBJS items");
         w.put(&l, GreyItem::object(9999));
         assert_eq!(l.full_len(), 1);
+        assert_eq!(l.full_items(), WORKBUF_OBJS);
         assert!(w.flushed_work);
         assert_eq!(w.cached(), WORKBUF_OBJS + 1);
     }
@@ -456,6 +472,7 @@ mod tests {
         }
         w.balance(&l);
         assert_eq!(l.full_len(), 1, "half of wbuf1 handed off");
+        assert_eq!(l.full_items(), 5);
         assert_eq!(w.cached(), 5);
         let shared = l.take_all_full();
         assert_eq!(shared.len(), 5);

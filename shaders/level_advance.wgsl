@@ -1,0 +1,121 @@
+// level_advance.wgsl — consume the level just scanned, plan the next one.
+//
+// Runs between scan dispatches inside one batch (one command buffer):
+//   1. consume: the ring head moves past the level's CUR_LEN items and the
+//      items the level pushed join the queue;
+//   2. plan: the next level takes min(queue length, level cap, budget slots
+//      left) items from the head, unless the batch's levels are used up, the
+//      budget is reached, the queue is empty or a push overflowed — then it
+//      plans 0 items and the next scan dispatch is empty;
+//   3. writes the next scan's workgroup count into `args`, a buffer of its
+//      own: the scan dispatch reads it as its indirect argument and never binds
+//      it, because wgpu forbids binding the indirect buffer of a dispatch
+//      read-write in that same dispatch.
+//
+// Bindings (group 0):
+//   0 params : uniform  Params               (watermark, queue capacity, chunk shifts, level cap)
+//   1 ctl    : storage  array<atomic<u32>>   read_write  control block (layout in src/gpu/layout.rs)
+//   2 args   : storage  array<u32>           read_write  indirect dispatch args (x, y, z)
+//
+// Workgroup size: 1 (a single invocation; the work is a handful of loads and stores).
+
+struct Params {
+    watermark: u32,
+    queue_cap: u32,
+    obj_shift: u32,
+    slot_shift: u32,
+    queue_shift: u32,
+    level_cap: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+const WORKGROUP_SIZE: u32 = 256u;
+
+const CTL_HEAD: u32 = 0u;
+const CTL_QUEUE_LEN: u32 = 1u;
+const CTL_CUR_LEN: u32 = 2u;
+const CTL_TAIL: u32 = 3u;
+const CTL_FREE: u32 = 4u;
+const CTL_PUSHED: u32 = 5u;
+const CTL_OVERFLOW: u32 = 6u;
+const CTL_LEVELS_LEFT: u32 = 7u;
+const CTL_BUDGET_LO: u32 = 8u;
+const CTL_SCAN_LO: u32 = 10u;
+const CTL_ITEMS_LO: u32 = 12u;
+const CTL_LEVELS_RUN: u32 = 17u;
+const CTL_LEVEL_START_LO: u32 = 18u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> ctl: array<atomic<u32>>;
+@group(0) @binding(2) var<storage, read_write> args: array<u32>;
+
+// 64-bit add of a u32 into the (lo, hi) pair at `lo_idx`; single invocation,
+// so plain load/store through the atomics is enough.
+fn add64(lo_idx: u32, v: u32) {
+    let old = atomicLoad(&ctl[lo_idx]);
+    let sum = old + v;
+    atomicStore(&ctl[lo_idx], sum);
+    if sum < old {
+        atomicStore(&ctl[lo_idx + 1u], atomicLoad(&ctl[lo_idx + 1u]) + 1u);
+    }
+}
+
+@compute @workgroup_size(1)
+fn main() {
+    let cap = params.queue_cap;
+
+    // 1. Consume the level that just ran (nothing if it planned 0 items).
+    let cur = atomicLoad(&ctl[CTL_CUR_LEN]);
+    let pushed = atomicLoad(&ctl[CTL_PUSHED]);
+    var head = atomicLoad(&ctl[CTL_HEAD]) + cur;
+    if head >= cap {
+        head -= cap;
+    }
+    let qlen = atomicLoad(&ctl[CTL_QUEUE_LEN]) - cur + pushed;
+    add64(CTL_ITEMS_LO, cur);
+
+    // 2. Plan the next level.
+    let left = atomicLoad(&ctl[CTL_LEVELS_LEFT]);
+    let budget_lo = atomicLoad(&ctl[CTL_BUDGET_LO]);
+    let budget_hi = atomicLoad(&ctl[CTL_BUDGET_LO + 1u]);
+    let scan_lo = atomicLoad(&ctl[CTL_SCAN_LO]);
+    let scan_hi = atomicLoad(&ctl[CTL_SCAN_LO + 1u]);
+    let under_budget = scan_hi < budget_hi || (scan_hi == budget_hi && scan_lo < budget_lo);
+    let overflowed = atomicLoad(&ctl[CTL_OVERFLOW]) != 0u;
+
+    var next = 0u;
+    if left > 0u && qlen > 0u && under_budget && !overflowed {
+        // Slots of budget left, saturated to u32: every item has >= 1 slot,
+        // so taking more items than this would surely overshoot.
+        var rem_hi = budget_hi - scan_hi;
+        if budget_lo < scan_lo {
+            rem_hi -= 1u;
+        }
+        var rem = budget_lo - scan_lo;
+        if rem_hi > 0u {
+            rem = 0xffffffffu;
+        }
+        next = min(qlen, min(params.level_cap, rem));
+        atomicStore(&ctl[CTL_LEVELS_LEFT], left - 1u);
+        atomicStore(&ctl[CTL_LEVELS_RUN], atomicLoad(&ctl[CTL_LEVELS_RUN]) + 1u);
+        atomicStore(&ctl[CTL_LEVEL_START_LO], scan_lo);
+        atomicStore(&ctl[CTL_LEVEL_START_LO + 1u], scan_hi);
+    }
+
+    var tail = head + qlen;
+    if tail >= cap {
+        tail -= cap;
+    }
+    atomicStore(&ctl[CTL_HEAD], head);
+    atomicStore(&ctl[CTL_QUEUE_LEN], qlen);
+    atomicStore(&ctl[CTL_CUR_LEN], next);
+    atomicStore(&ctl[CTL_TAIL], tail);
+    atomicStore(&ctl[CTL_FREE], cap - qlen);
+    atomicStore(&ctl[CTL_PUSHED], 0u);
+
+    // 3. Indirect arguments of the next scan dispatch.
+    args[0] = (next + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
+    args[1] = 1u;
+    args[2] = 1u;
+}

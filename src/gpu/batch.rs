@@ -1,0 +1,347 @@
+//! Pipelines and batch encoding: many mark levels in one submission, one
+//! small readback.
+//!
+//! A batch is a single compute pass:
+//!
+//! ```text
+//! advance, scan(indirect), advance, scan(indirect), ..., advance   (max_levels scans)
+//! copy ctl -> ctl_staging ; submit ; map ctl_staging
+//! ```
+//!
+//! `advance` decides on the GPU how many items the next scan takes (zero once
+//! the budget, the queue or the level count runs out), so the host never
+//! waits between levels; a level with zero items is an empty indirect
+//! dispatch and costs a few microseconds. The host resets the batch's
+//! counters and sets its budget and level count with one `write_buffer`
+//! into the control block before the submission (ordered before it by the
+//! queue), and learns the outcome from the one readback after it.
+//!
+//! Scan kernels: `scan_subgroup.wgsl` when the device has
+//! [`wgpu::Features::SUBGROUP`], else `scan_atomic.wgsl`; chosen once per
+//! mirror when its pipelines are built.
+
+use super::device::GpuContext;
+use super::layout::{
+    CTL_BATCH_FIRST, CTL_BATCH_LAST, CTL_BUDGET_LO, CTL_BYTES_LO, CTL_ITEMS_LO, CTL_LEVELS_LEFT,
+    CTL_LEVELS_RUN, CTL_LEVEL_START_LO, CTL_MARKED, CTL_OVERFLOW, CTL_QUEUE_LEN, CTL_SCAN_LO,
+    CTL_WORDS, OBJ_CHUNKS, QUEUE_CHUNKS, SLOT_CHUNKS,
+};
+use super::mirror::{Chunked, HeapMirror, PendingMap};
+use super::{shaders, GpuError, MAX_BATCH_LEVELS, SCAN_WORK_PER_SLOT};
+
+/// Storage buffers bound by one scan dispatch: control block, bitmap, and
+/// every chunk of the object table, slots and queue.
+pub(crate) const SCAN_STORAGE_BINDINGS: u32 = (2 + OBJ_CHUNKS + SLOT_CHUNKS + QUEUE_CHUNKS) as u32;
+
+/// What one batch did, read back from the GPU after it finished.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchCounters {
+    /// Scan work in Go's units: 8 bytes per slot scanned.
+    pub scan_work: u64,
+    /// Grey items (objects or oblets) scanned.
+    pub objects_scanned: u64,
+    /// Objects newly marked (mark bits won) by the GPU.
+    pub objects_marked: u64,
+    /// Sum of the sizes of the newly marked objects.
+    pub bytes_marked: u64,
+    /// Grey items left in the GPU queue after the batch.
+    pub queue_len: u64,
+    /// Levels that scanned at least one item.
+    pub levels_run: u32,
+    /// Scan work of the batch's last level (0 if no level ran): the batch
+    /// stopped within this much of its budget (`scan_work - last_level_scan_work
+    /// < budget` whenever the budget is what stopped it).
+    pub last_level_scan_work: u64,
+}
+
+/// The two compute pipelines and their bind groups (fixed for a mirror's
+/// lifetime: its buffers never change).
+#[derive(Debug)]
+pub(crate) struct Pipelines {
+    scan: wgpu::ComputePipeline,
+    scan_bind: wgpu::BindGroup,
+    advance: wgpu::ComputePipeline,
+    advance_bind: wgpu::BindGroup,
+}
+
+fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+fn pipeline(
+    device: &wgpu::Device,
+    label: &str,
+    source: &str,
+    layout: &wgpu::BindGroupLayout,
+) -> wgpu::ComputePipeline {
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(label),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    });
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(label),
+        layout: Some(&pipeline_layout),
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    })
+}
+
+impl Pipelines {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        ctx: &GpuContext,
+        params: &wgpu::Buffer,
+        ctl: &wgpu::Buffer,
+        args: &wgpu::Buffer,
+        marks: &wgpu::Buffer,
+        objects: &Chunked,
+        slots: &Chunked,
+        queue: &Chunked,
+    ) -> Self {
+        let device = &ctx.device;
+
+        // Scan: params, ctl, marks, objects0..3, slots0..7, queue0..3
+        // (binding numbers as in the shader headers).
+        let mut entries = vec![
+            uniform_entry(0),
+            storage_entry(1, false),
+            storage_entry(2, false),
+        ];
+        let mut buffers: Vec<&wgpu::Buffer> = vec![params, ctl, marks];
+        for (chunked, read_only) in [(objects, true), (slots, true), (queue, false)] {
+            for buf in &chunked.buffers {
+                entries.push(storage_entry(buffers.len() as u32, read_only));
+                buffers.push(buf);
+            }
+        }
+        let scan_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("scan"),
+            entries: &entries,
+        });
+        let scan_entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        let scan_bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("scan"),
+            layout: &scan_layout,
+            entries: &scan_entries,
+        });
+        let (scan_label, scan_src) = if ctx.subgroups {
+            ("scan_subgroup", shaders::SCAN_SUBGROUP)
+        } else {
+            ("scan_atomic", shaders::SCAN_ATOMIC)
+        };
+        let scan = pipeline(device, scan_label, scan_src, &scan_layout);
+
+        // Advance: params, ctl, args.
+        let advance_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("level_advance"),
+            entries: &[
+                uniform_entry(0),
+                storage_entry(1, false),
+                storage_entry(2, false),
+            ],
+        });
+        let advance_bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("level_advance"),
+            layout: &advance_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: params.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: ctl.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: args.as_entire_binding(),
+                },
+            ],
+        });
+        let advance = pipeline(
+            device,
+            "level_advance",
+            shaders::LEVEL_ADVANCE,
+            &advance_layout,
+        );
+
+        Pipelines {
+            scan,
+            scan_bind,
+            advance,
+            advance_bind,
+        }
+    }
+}
+
+fn u64_at(ctl: &[u32], lo: u32) -> u64 {
+    u64::from(ctl[lo as usize]) | (u64::from(ctl[lo as usize + 1]) << 32)
+}
+
+impl HeapMirror {
+    /// Marks on the GPU: up to `max_levels` breadth-first levels from the
+    /// queued greys, in one submission, stopping early once the batch's scan
+    /// work reaches `budget_scan_work` (Go units: 8 per slot; the batch stays
+    /// within one level's worth of it) or the queue empties. Returns what the
+    /// batch did; [`BatchCounters::queue_len`] > 0 means grey work remains.
+    /// A budget of 0 runs nothing; `u64::MAX` means no budget.
+    ///
+    /// The same as [`HeapMirror::submit_batch`] followed by
+    /// [`HeapMirror::finish_batch`].
+    ///
+    /// # Errors
+    /// [`GpuError::DeviceLost`] (everything on the GPU since the last
+    /// download is lost), [`GpuError::QueueOverflow`],
+    /// [`GpuError::OutOfMemory`], [`GpuError::Map`], [`GpuError::Internal`],
+    /// [`GpuError::BatchInFlight`].
+    pub fn run_batch(
+        &mut self,
+        budget_scan_work: u64,
+        max_levels: u32,
+    ) -> Result<BatchCounters, GpuError> {
+        self.submit_batch(budget_scan_work, max_levels)?;
+        self.finish_batch()?
+            .ok_or_else(|| GpuError::Internal("submitted batch vanished".into()))
+    }
+
+    /// Encodes and submits a batch (see [`HeapMirror::run_batch`]) and returns
+    /// at once, so the host can do its own marking while the GPU works.
+    /// Uploads, [`HeapMirror::set_watermark`] and [`HeapMirror::download_marks`]
+    /// stay allowed meanwhile (they are ordered after the batch by the queue);
+    /// pushing or taking greys is not until [`HeapMirror::finish_batch`].
+    ///
+    /// # Errors
+    /// [`GpuError::BatchInFlight`] if a batch is already in flight;
+    /// [`GpuError::OutOfRange`] for `max_levels` above [`MAX_BATCH_LEVELS`];
+    /// [`GpuError::DeviceLost`], [`GpuError::OutOfMemory`], [`GpuError::Internal`].
+    pub fn submit_batch(&mut self, budget_scan_work: u64, max_levels: u32) -> Result<(), GpuError> {
+        if self.in_flight.is_some() {
+            return Err(GpuError::BatchInFlight);
+        }
+        if max_levels > MAX_BATCH_LEVELS {
+            return Err(GpuError::OutOfRange {
+                what: format!("{max_levels} levels in one batch (at most {MAX_BATCH_LEVELS})"),
+            });
+        }
+        if self.inject_lost {
+            self.inject_lost = false;
+            self.ctx.device.destroy();
+        }
+        self.ctx.check_health()?;
+
+        // Reset the batch words of the control block: overflow, levels left,
+        // budget (in slots), then the zeroed counters.
+        let budget_slots = budget_scan_work.div_ceil(SCAN_WORK_PER_SLOT);
+        let mut batch = [0u32; (CTL_BATCH_LAST - CTL_BATCH_FIRST + 1) as usize];
+        let at = |word: u32| (word - CTL_BATCH_FIRST) as usize;
+        batch[at(CTL_OVERFLOW)] = 0;
+        batch[at(CTL_LEVELS_LEFT)] = max_levels;
+        batch[at(CTL_BUDGET_LO)] = budget_slots as u32;
+        batch[at(CTL_BUDGET_LO) + 1] = (budget_slots >> 32) as u32;
+        self.ctx.queue.write_buffer(
+            &self.ctl,
+            u64::from(CTL_BATCH_FIRST) * 4,
+            bytemuck::cast_slice(&batch),
+        );
+
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("mark batch"),
+            });
+        {
+            let p = &self.pipelines;
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("mark levels"),
+                timestamp_writes: None,
+            });
+            for _ in 0..max_levels {
+                pass.set_pipeline(&p.advance);
+                pass.set_bind_group(0, &p.advance_bind, &[]);
+                pass.dispatch_workgroups(1, 1, 1);
+                pass.set_pipeline(&p.scan);
+                pass.set_bind_group(0, &p.scan_bind, &[]);
+                pass.dispatch_workgroups_indirect(&self.args, 0);
+            }
+            // Final advance: consumes the last level and plans nothing
+            // (levels left is 0), so the queue state is settled for the host.
+            pass.set_pipeline(&p.advance);
+            pass.set_bind_group(0, &p.advance_bind, &[]);
+            pass.dispatch_workgroups(1, 1, 1);
+        }
+        let ctl_bytes = u64::from(CTL_WORDS) * 4;
+        encoder.copy_buffer_to_buffer(&self.ctl, 0, &self.ctl_staging, 0, ctl_bytes);
+        self.ctx.scoped("mark batch", || {
+            self.ctx.queue.submit([encoder.finish()]);
+        })?;
+        self.in_flight = Some(PendingMap::start(&self.ctl_staging, ctl_bytes));
+        Ok(())
+    }
+
+    /// Waits for the batch in flight and returns its counters; `None` if no
+    /// batch is in flight.
+    ///
+    /// # Errors
+    /// As [`HeapMirror::run_batch`].
+    pub fn finish_batch(&mut self) -> Result<Option<BatchCounters>, GpuError> {
+        let Some(pending) = self.in_flight.take() else {
+            return Ok(None);
+        };
+        let bytes = pending.wait(&self.ctx, &self.ctl_staging)?;
+        let ctl: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
+        self.absorb_ctl(&ctl);
+        if ctl[CTL_OVERFLOW as usize] != 0 {
+            return Err(GpuError::QueueOverflow {
+                capacity: u64::from(self.params.queue_cap),
+            });
+        }
+        Ok(Some(BatchCounters {
+            scan_work: u64_at(&ctl, CTL_SCAN_LO) * SCAN_WORK_PER_SLOT,
+            objects_scanned: u64_at(&ctl, CTL_ITEMS_LO),
+            objects_marked: u64::from(ctl[CTL_MARKED as usize]),
+            bytes_marked: u64_at(&ctl, CTL_BYTES_LO),
+            queue_len: u64::from(ctl[CTL_QUEUE_LEN as usize]),
+            levels_run: ctl[CTL_LEVELS_RUN as usize],
+            last_level_scan_work: u64_at(&ctl, CTL_SCAN_LO)
+                .saturating_sub(u64_at(&ctl, CTL_LEVEL_START_LO))
+                * SCAN_WORK_PER_SLOT,
+        }))
+    }
+}

@@ -1,0 +1,445 @@
+//! Device selection: which adapter marks, and with which limits and features.
+//!
+//! The mark engine runs on whatever adapter wgpu can find, but tests and
+//! benchmarks must be able to pin one (Mesa lavapipe in CI, a particular GPU
+//! on a workstation). Selection follows wgpu's own conventions so a user who
+//! knows wgpu knows how to steer it:
+//!
+//! * `WGPU_BACKEND` (`vulkan`, `metal`, `dx12`, `gl`, comma separated) picks
+//!   the backends, through [`wgpu::Backends::from_env`]; [`GpuOptions::backend`]
+//!   wins over the variable.
+//! * `WGPU_ADAPTER_NAME` picks the first adapter whose name contains the
+//!   given text, case-insensitively (the same rule as
+//!   `wgpu::util::initialize_adapter_from_env`, which we do not call because it
+//!   panics when nothing matches); [`GpuOptions::adapter_name`] wins over it.
+//! * Without a name, wgpu's default adapter request (`WGPU_POWER_PREF`
+//!   honoured) decides.
+//!
+//! The device is requested with the adapter's *real* limits
+//! (`adapter.limits()`), not wgpu's conservative defaults: a heap mirror wants
+//! the largest storage bindings the driver allows (lavapipe: 128 MiB per
+//! binding). [`wgpu::Features::SUBGROUP`] is requested when the adapter has it,
+//! and the scan kernel that aggregates queue appends per subgroup is then used.
+//!
+//! Errors the driver reports asynchronously are routed into the context
+//! instead of wgpu's default handler (which panics): a lost device sets a flag
+//! read by every later call, and uncaptured validation/out-of-memory errors are
+//! kept and reported as [`GpuError`] by the next call that checks them.
+
+use std::sync::{Arc, Mutex};
+
+use super::GpuError;
+
+/// A graphics API to pin adapter selection to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BackendChoice {
+    /// Vulkan (Linux, Windows, Android; lavapipe and NVIDIA on the test machines).
+    Vulkan,
+    /// Metal (macOS, iOS).
+    Metal,
+    /// Direct3D 12 (Windows).
+    Dx12,
+    /// OpenGL / OpenGL ES (compute needs GL 4.3 / ES 3.1).
+    Gl,
+}
+
+impl BackendChoice {
+    /// Every choice, in the order `--backend all` tries them.
+    pub const ALL: [BackendChoice; 4] = [
+        BackendChoice::Vulkan,
+        BackendChoice::Metal,
+        BackendChoice::Dx12,
+        BackendChoice::Gl,
+    ];
+
+    /// The name `WGPU_BACKEND` and `--backend` use: `vulkan`, `metal`,
+    /// `dx12`, `gl`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendChoice::Vulkan => "vulkan",
+            BackendChoice::Metal => "metal",
+            BackendChoice::Dx12 => "dx12",
+            BackendChoice::Gl => "gl",
+        }
+    }
+
+    fn backends(self) -> wgpu::Backends {
+        match self {
+            BackendChoice::Vulkan => wgpu::Backends::VULKAN,
+            BackendChoice::Metal => wgpu::Backends::METAL,
+            BackendChoice::Dx12 => wgpu::Backends::DX12,
+            BackendChoice::Gl => wgpu::Backends::GL,
+        }
+    }
+}
+
+impl std::fmt::Display for BackendChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = GpuError;
+
+    /// Parses `vulkan`, `metal`, `dx12` or `gl` (case-insensitive).
+    fn from_str(s: &str) -> Result<Self, GpuError> {
+        let want = s.trim().to_ascii_lowercase();
+        BackendChoice::ALL
+            .into_iter()
+            .find(|b| b.name() == want)
+            .ok_or_else(|| GpuError::UnknownBackend {
+                given: s.to_string(),
+            })
+    }
+}
+
+/// How to choose and configure the device the mark engine runs on.
+///
+/// `Default` leaves everything to the environment (`WGPU_BACKEND`,
+/// `WGPU_ADAPTER_NAME`, `WGPU_POWER_PREF`) and to wgpu's defaults.
+#[derive(Clone, Debug)]
+pub struct GpuOptions {
+    /// Only consider adapters of this backend; `None` reads `WGPU_BACKEND`,
+    /// falling back to every backend wgpu was built with.
+    pub backend: Option<BackendChoice>,
+    /// Only accept an adapter whose name contains this text (case-insensitive);
+    /// `None` reads `WGPU_ADAPTER_NAME`, falling back to wgpu's default choice.
+    pub adapter_name: Option<String>,
+    /// Cap on the bytes of one storage binding, below the adapter's own
+    /// `max_storage_buffer_binding_size`. Tests use a tiny value (4096) to force
+    /// every array of the heap mirror to be split across several bindings.
+    pub max_binding_bytes: Option<u64>,
+    /// Use the subgroup scan kernel when the adapter has
+    /// [`wgpu::Features::SUBGROUP`] (default `true`). `false` forces the
+    /// portable kernel, so tests can run both on one adapter.
+    pub allow_subgroups: bool,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        GpuOptions {
+            backend: None,
+            adapter_name: None,
+            max_binding_bytes: None,
+            allow_subgroups: true,
+        }
+    }
+}
+
+/// What adapter the engine ended up on, for logs and benchmark reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdapterDescription {
+    /// Adapter name as the driver reports it, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)`.
+    pub name: String,
+    /// Graphics API in use.
+    pub backend: wgpu::Backend,
+    /// Discrete, integrated, virtual, CPU, or other.
+    pub device_type: wgpu::DeviceType,
+    /// Driver name and version information, as far as the driver reports them.
+    pub driver: String,
+}
+
+impl AdapterDescription {
+    fn of(info: &wgpu::AdapterInfo) -> AdapterDescription {
+        AdapterDescription {
+            name: info.name.clone(),
+            backend: info.backend,
+            device_type: info.device_type,
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_string(),
+        }
+    }
+
+    /// The graphics API's name: `vulkan`, `metal`, `dx12`, `gl`.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.to_str()
+    }
+
+    /// The device type's name for reports: `discrete-gpu`, `integrated-gpu`,
+    /// `virtual-gpu`, `cpu` (a software driver such as lavapipe) or `other`.
+    pub fn device_type_name(&self) -> &'static str {
+        match self.device_type {
+            wgpu::DeviceType::DiscreteGpu => "discrete-gpu",
+            wgpu::DeviceType::IntegratedGpu => "integrated-gpu",
+            wgpu::DeviceType::VirtualGpu => "virtual-gpu",
+            wgpu::DeviceType::Cpu => "cpu",
+            wgpu::DeviceType::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for AdapterDescription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({:?}, {:?}, driver {})",
+            self.name, self.backend, self.device_type, self.driver
+        )
+    }
+}
+
+/// Errors and loss reported by the driver outside any call, shared with the
+/// callbacks wgpu invokes.
+#[derive(Debug, Default)]
+pub(crate) struct DeviceHealth {
+    /// `Some(reason)` once the device is lost; never cleared.
+    pub(crate) lost: Option<String>,
+    /// Uncaptured errors since the last check, oldest first.
+    pub(crate) errors: Vec<String>,
+}
+
+/// An opened device and queue with the limits and features the engine uses.
+///
+/// Cheap to clone (wgpu handles are reference counted); every
+/// [`HeapMirror`](super::HeapMirror) keeps a clone.
+#[derive(Clone, Debug)]
+pub struct GpuContext {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    pub(crate) description: AdapterDescription,
+    pub(crate) limits: wgpu::Limits,
+    /// `min(adapter binding limit, max_buffer_size, options override)`.
+    pub(crate) max_binding_bytes: u64,
+    pub(crate) subgroups: bool,
+    pub(crate) health: Arc<Mutex<DeviceHealth>>,
+}
+
+/// Storage buffers one scan dispatch binds; the adapter must allow this many.
+pub(crate) const STORAGE_BINDINGS_NEEDED: u32 = super::batch::SCAN_STORAGE_BINDINGS;
+
+impl GpuContext {
+    /// Finds an adapter according to `options` and the environment, and opens
+    /// a device on it with the adapter's own limits.
+    ///
+    /// # Errors
+    /// [`GpuError::NoAdapter`] when no adapter matches (the message names the
+    /// backends and name that were wanted), [`GpuError::Unsupported`] when the
+    /// adapter cannot bind the storage buffers the scan kernel needs, and
+    /// [`GpuError::RequestDevice`] when the driver refuses the device.
+    pub fn new(options: &GpuOptions) -> Result<Self, GpuError> {
+        pollster::block_on(Self::new_async(options))
+    }
+
+    /// The async form of [`GpuContext::new`], for callers with an executor.
+    ///
+    /// # Errors
+    /// As [`GpuContext::new`].
+    pub async fn new_async(options: &GpuOptions) -> Result<Self, GpuError> {
+        let backends = match options.backend {
+            Some(choice) => choice.backends(),
+            None => wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
+        };
+        let wanted_name = options
+            .adapter_name
+            .clone()
+            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
+            .filter(|n| !n.trim().is_empty());
+
+        // Instance flags and backend options still come from the environment
+        // (validation, debug); the backend set is ours.
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = backends;
+        let instance = wgpu::Instance::new(desc);
+
+        let adapter = match &wanted_name {
+            Some(name) => {
+                let needle = name.to_lowercase();
+                instance
+                    .enumerate_adapters(backends)
+                    .await
+                    .into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&needle))
+            }
+            None => instance
+                .request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::from_env().unwrap_or_default(),
+                    ..Default::default()
+                })
+                .await
+                .ok(),
+        };
+        let Some(adapter) = adapter else {
+            return Err(GpuError::NoAdapter {
+                wanted: format!(
+                    "backends {backends:?}, adapter name {}",
+                    wanted_name.map_or("<any>".to_string(), |n| format!("containing {n:?}"))
+                ),
+            });
+        };
+
+        let description = AdapterDescription::of(&adapter.get_info());
+
+        let limits = adapter.limits();
+        if limits.max_storage_buffers_per_shader_stage < STORAGE_BINDINGS_NEEDED {
+            return Err(GpuError::Unsupported {
+                what: format!(
+                    "adapter {} allows {} storage buffers per shader stage, the scan kernel binds {}",
+                    description.name,
+                    limits.max_storage_buffers_per_shader_stage,
+                    STORAGE_BINDINGS_NEEDED
+                ),
+            });
+        }
+        let subgroups =
+            options.allow_subgroups && adapter.features().contains(wgpu::Features::SUBGROUP);
+        let required_features = if subgroups {
+            wgpu::Features::SUBGROUP
+        } else {
+            wgpu::Features::empty()
+        };
+
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("gpumark"),
+                required_features,
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::RequestDevice(e.to_string()))?;
+
+        // Route asynchronous failures into `health` instead of wgpu's default
+        // handler, which panics on an uncaptured error.
+        let health = Arc::new(Mutex::new(DeviceHealth::default()));
+        {
+            let health = Arc::clone(&health);
+            device.set_device_lost_callback(move |reason, message| {
+                if let Ok(mut h) = health.lock() {
+                    h.lost.get_or_insert(format!("{reason:?}: {message}"));
+                }
+            });
+        }
+        {
+            let health = Arc::clone(&health);
+            device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
+                if let Ok(mut h) = health.lock() {
+                    h.errors.push(error.to_string());
+                }
+            }));
+        }
+
+        let mut max_binding_bytes = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        if let Some(cap) = options.max_binding_bytes {
+            max_binding_bytes = max_binding_bytes.min(cap);
+        }
+
+        Ok(GpuContext {
+            device,
+            queue,
+            description,
+            limits,
+            max_binding_bytes,
+            subgroups,
+            health,
+        })
+    }
+
+    /// The adapters present for `backend` (every backend wgpu was built with
+    /// when `None`), without opening any: what `--backend all` iterates.
+    pub fn adapters(backend: Option<BackendChoice>) -> Vec<AdapterDescription> {
+        let backends = backend.map_or(wgpu::Backends::all(), BackendChoice::backends);
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = backends;
+        let instance = wgpu::Instance::new(desc);
+        pollster::block_on(instance.enumerate_adapters(backends))
+            .iter()
+            .map(|a| AdapterDescription::of(&a.get_info()))
+            .collect()
+    }
+
+    /// The adapter this context runs on.
+    pub fn description(&self) -> &AdapterDescription {
+        &self.description
+    }
+
+    /// Whether the subgroup scan kernel is in use (adapter has
+    /// [`wgpu::Features::SUBGROUP`] and [`GpuOptions::allow_subgroups`] was set).
+    pub fn uses_subgroups(&self) -> bool {
+        self.subgroups
+    }
+
+    /// The largest storage binding the mirror will create, in bytes: the
+    /// adapter's `max_storage_buffer_binding_size` and `max_buffer_size`, and
+    /// the [`GpuOptions::max_binding_bytes`] override, whichever is least.
+    pub fn max_binding_bytes(&self) -> u64 {
+        self.max_binding_bytes
+    }
+
+    /// The limits the device was opened with (the adapter's own).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
+    /// The underlying wgpu device, for callers that share it.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// Returns the device-lost error if the device was lost, else the oldest
+    /// uncaptured driver error (clearing the list), else `Ok`.
+    pub(crate) fn check_health(&self) -> Result<(), GpuError> {
+        let mut h = self
+            .health
+            .lock()
+            .map_err(|_| GpuError::Internal("device health lock poisoned".into()))?;
+        if let Some(reason) = &h.lost {
+            return Err(GpuError::DeviceLost {
+                reason: reason.clone(),
+            });
+        }
+        if !h.errors.is_empty() {
+            let all = std::mem::take(&mut h.errors).join("; ");
+            if all.to_lowercase().contains("out of memory") {
+                return Err(GpuError::OutOfMemory { what: all });
+            }
+            return Err(GpuError::Internal(all));
+        }
+        Ok(())
+    }
+
+    /// Runs `f` inside out-of-memory and validation error scopes and turns a
+    /// captured error into a [`GpuError`] (device loss first, then out of
+    /// memory, then validation), so resource creation never panics.
+    pub(crate) fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T, GpuError> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        let validation = pollster::block_on(validation.pop());
+        let oom = pollster::block_on(oom.pop());
+        self.check_health()?;
+        if let Some(e) = oom {
+            return Err(GpuError::OutOfMemory {
+                what: format!("{what}: {e}"),
+            });
+        }
+        if let Some(e) = validation {
+            return Err(GpuError::Internal(format!("{what}: {e}")));
+        }
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_names_round_trip() {
+        for b in BackendChoice::ALL {
+            assert_eq!(b.name().parse::<BackendChoice>().unwrap(), b);
+            assert_eq!(b.to_string(), b.name());
+        }
+        assert_eq!(
+            " Vulkan".parse::<BackendChoice>().unwrap(),
+            BackendChoice::Vulkan
+        );
+        assert!(matches!(
+            "glide".parse::<BackendChoice>(),
+            Err(GpuError::UnknownBackend { .. })
+        ));
+    }
+}

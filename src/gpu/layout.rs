@@ -1,0 +1,90 @@
+//! Memory layouts shared by the host and the shaders.
+//!
+//! WGSL has no `#include`, so every shader repeats the constants below; the
+//! unit test `shader_constants_match_host` reads them back out of each shader
+//! with naga and compares them with these, so the copies cannot drift.
+//!
+//! ## The control block (`ctl`, `CTL_WORDS` × `u32`, all atomics on the GPU)
+//!
+//! Queue state lives on the GPU between batches; the host mirrors `HEAD` and
+//! `QUEUE_LEN` from each readback and writes `QUEUE_LEN` back when it pushes
+//! or takes items. Words from `CTL_BATCH_FIRST` on are reset by the host
+//! before each batch. 64-bit counters are `(lo, hi)` pairs updated with an
+//! add-with-carry on `lo` (`atomicAdd` returns the old value; a wrap bumps `hi`).
+
+use bytemuck::{Pod, Zeroable};
+
+/// Ring index of the first queued item.
+pub(crate) const CTL_HEAD: u32 = 0;
+/// Items queued from `HEAD` (including the level being scanned).
+pub(crate) const CTL_QUEUE_LEN: u32 = 1;
+/// Items in the level being scanned: ring `[HEAD, HEAD + CUR_LEN)`.
+#[allow(dead_code)] // used by the shaders; checked against them in a test
+pub(crate) const CTL_CUR_LEN: u32 = 2;
+/// Ring index where the level's pushes start (`HEAD + QUEUE_LEN`).
+#[allow(dead_code)] // used by the shaders; checked against them in a test
+pub(crate) const CTL_TAIL: u32 = 3;
+/// Ring slots free for the level's pushes (`capacity - QUEUE_LEN`).
+#[allow(dead_code)] // used by the shaders; checked against them in a test
+pub(crate) const CTL_FREE: u32 = 4;
+/// Items pushed by the level being scanned (atomic append cursor).
+#[allow(dead_code)] // used by the shaders; checked against them in a test
+pub(crate) const CTL_PUSHED: u32 = 5;
+/// First word reset by the host at batch start.
+pub(crate) const CTL_BATCH_FIRST: u32 = 6;
+/// Non-zero once a push did not fit in the ring.
+pub(crate) const CTL_OVERFLOW: u32 = 6;
+/// Levels the batch may still plan.
+pub(crate) const CTL_LEVELS_LEFT: u32 = 7;
+/// Budget in slots, low and high word.
+pub(crate) const CTL_BUDGET_LO: u32 = 8;
+/// Scan work done by the batch, in slots (lo, hi at +1).
+pub(crate) const CTL_SCAN_LO: u32 = 10;
+/// Items scanned by the batch (lo, hi at +1).
+pub(crate) const CTL_ITEMS_LO: u32 = 12;
+/// Objects newly marked by the batch.
+pub(crate) const CTL_MARKED: u32 = 14;
+/// Bytes newly marked by the batch (lo, hi at +1).
+pub(crate) const CTL_BYTES_LO: u32 = 15;
+/// Levels the batch planned with at least one item.
+pub(crate) const CTL_LEVELS_RUN: u32 = 17;
+/// Batch scan work (slots; lo, hi at +1) when the batch's last planned level
+/// began: the last level's own scan work is `SCAN - LEVEL_START`.
+pub(crate) const CTL_LEVEL_START_LO: u32 = 18;
+/// Last word reset by the host at batch start.
+pub(crate) const CTL_BATCH_LAST: u32 = 19;
+/// Words in the control block (padded to 128 bytes).
+pub(crate) const CTL_WORDS: u32 = 32;
+
+/// Uniform block shared by both kernels (`Params` in WGSL).
+///
+/// Chunked arrays hold `1 << shift` elements per binding, so the shaders
+/// split an index with a shift and a mask instead of a division.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub(crate) struct Params {
+    /// Objects at or above this index are black already (allocated during
+    /// the cycle): never marked, queued or scanned.
+    pub(crate) watermark: u32,
+    /// Grey ring capacity in items.
+    pub(crate) queue_cap: u32,
+    /// log2(objects per object-table binding).
+    pub(crate) obj_shift: u32,
+    /// log2(slots per slots binding).
+    pub(crate) slot_shift: u32,
+    /// log2(items per queue binding).
+    pub(crate) queue_shift: u32,
+    /// Most items one level may take (dispatch-size limit).
+    pub(crate) level_cap: u32,
+    /// Padding to 16 bytes.
+    pub(crate) _pad0: u32,
+    /// Padding to 16 bytes.
+    pub(crate) _pad1: u32,
+}
+
+/// Number of bindings each chunked array is split across (fixed in the shaders).
+pub(crate) const OBJ_CHUNKS: usize = 4;
+/// Slots are the largest array, so they get the most bindings.
+pub(crate) const SLOT_CHUNKS: usize = 8;
+/// Grey ring bindings.
+pub(crate) const QUEUE_CHUNKS: usize = 4;

@@ -1,0 +1,122 @@
+//! The WGSL kernels, compiled into the library with `include_str!`.
+//!
+//! One entry point (`main`) per file; each file opens with a comment on its
+//! bindings and workgroup size. `tests/shaders.rs` parses and validates every
+//! file in `shaders/` with naga (no GPU needed, no `gpu` feature either); the
+//! tests below check that the layout constants each shader repeats agree with
+//! [`super::layout`] and that the embedded kernels are those files.
+
+/// Scan kernel with per-invocation queue appends (any adapter).
+pub(crate) const SCAN_ATOMIC: &str = include_str!("../../shaders/scan_atomic.wgsl");
+/// Scan kernel with subgroup-aggregated queue appends (`Features::SUBGROUP`).
+pub(crate) const SCAN_SUBGROUP: &str = include_str!("../../shaders/scan_subgroup.wgsl");
+/// Single-invocation kernel between levels: consume, plan, write indirect args.
+pub(crate) const LEVEL_ADVANCE: &str = include_str!("../../shaders/level_advance.wgsl");
+
+#[cfg(test)]
+mod tests {
+    use super::super::layout::*;
+    use super::super::{OBLET_SLOTS, WORKGROUP_SIZE};
+
+    fn parse_and_validate(name: &str, src: &str) -> naga::Module {
+        let module = naga::front::wgsl::parse_str(src)
+            .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+        module
+    }
+
+    fn shader_files() -> Vec<(String, String)> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
+        let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
+            .expect("shaders/ exists")
+            .map(|e| e.expect("readable entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "wgsl"))
+            .map(|p| {
+                let src = std::fs::read_to_string(&p).expect("readable shader");
+                (p.display().to_string(), src)
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn embedded_kernels_are_the_files_on_disk() {
+        // Parsing and validating every file is tests/shaders.rs (no GPU
+        // feature needed); here: what the library compiles in is those files.
+        let files = shader_files();
+        for embedded in [
+            super::SCAN_ATOMIC,
+            super::SCAN_SUBGROUP,
+            super::LEVEL_ADVANCE,
+        ] {
+            assert!(files.iter().any(|(_, s)| s == embedded));
+        }
+    }
+
+    fn u32_constant(module: &naga::Module, name: &str) -> Option<u32> {
+        module.constants.iter().find_map(|(_, c)| {
+            if c.name.as_deref() != Some(name) {
+                return None;
+            }
+            match module.global_expressions[c.init] {
+                naga::Expression::Literal(naga::Literal::U32(v)) => Some(v),
+                ref other => panic!("{name} is not a u32 literal: {other:?}"),
+            }
+        })
+    }
+
+    #[test]
+    fn shader_constants_match_host() {
+        let expected = [
+            ("WORKGROUP_SIZE", WORKGROUP_SIZE),
+            ("OBLET_SLOTS", OBLET_SLOTS),
+            ("OBLET_SHIFT", OBLET_SLOTS.trailing_zeros()),
+            ("CTL_HEAD", CTL_HEAD),
+            ("CTL_QUEUE_LEN", CTL_QUEUE_LEN),
+            ("CTL_CUR_LEN", CTL_CUR_LEN),
+            ("CTL_TAIL", CTL_TAIL),
+            ("CTL_FREE", CTL_FREE),
+            ("CTL_PUSHED", CTL_PUSHED),
+            ("CTL_OVERFLOW", CTL_OVERFLOW),
+            ("CTL_LEVELS_LEFT", CTL_LEVELS_LEFT),
+            ("CTL_BUDGET_LO", CTL_BUDGET_LO),
+            ("CTL_SCAN_LO", CTL_SCAN_LO),
+            ("CTL_ITEMS_LO", CTL_ITEMS_LO),
+            ("CTL_MARKED", CTL_MARKED),
+            ("CTL_BYTES_LO", CTL_BYTES_LO),
+            ("CTL_LEVELS_RUN", CTL_LEVELS_RUN),
+            ("CTL_LEVEL_START_LO", CTL_LEVEL_START_LO),
+        ];
+        let mut seen = vec![0; expected.len()];
+        for (file, src) in shader_files() {
+            let module = parse_and_validate(&file, &src);
+            for (i, (name, value)) in expected.iter().enumerate() {
+                if let Some(v) = u32_constant(&module, name) {
+                    assert_eq!(v, *value, "{file}: {name}");
+                    seen[i] += 1;
+                }
+            }
+            assert!(u32_constant(&module, "WORKGROUP_SIZE").is_some(), "{file}");
+            // The uniform block has the host's size.
+            let params = module
+                .types
+                .iter()
+                .find(|(_, t)| t.name.as_deref() == Some("Params"))
+                .expect("Params struct");
+            assert_eq!(
+                params.1.inner.size(module.to_ctx()) as usize,
+                std::mem::size_of::<Params>(),
+                "{file}: Params size"
+            );
+        }
+        for (i, (name, _)) in expected.iter().enumerate() {
+            assert!(seen[i] > 0, "{name} is in no shader");
+        }
+    }
+}
