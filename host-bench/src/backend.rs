@@ -5,12 +5,14 @@
 //! saying when it can run, and one in [`Backend::mark`] doing the mark; the
 //! runner, the reports and the plots take whatever [`Marked`] says.
 //!
-//! The GPU names (`gpu`, `vulkan`, `metal`, `dx12`, `gl`) are parsed already so
-//! a user who asks for one is told why it cannot run rather than that it does
-//! not exist. Until gpumark's GPU path is wired in, they are unavailable; when
-//! it is, [`Backend::availability`] enumerates adapters (under
-//! `cfg(feature = "gpu")`), [`MarkContext`] holds the device built once per
-//! invocation, and [`Backend::mark`] fills in `upload_s` and `batches`.
+//! The GPU names (`gpu`, `vulkan`, `metal`, `dx12`, `gl`) are always parsed,
+//! so a user who asks for one is told why it cannot run rather than that it
+//! does not exist. With the `gpu` feature (on by default)
+//! [`Backend::availability`] enumerates adapters, [`MarkContext`] holds one
+//! `GpuScan` per GPU backend, built once per invocation, and [`Backend::mark`]
+//! runs the engine's stop-the-world mark with it as the scan backend and
+//! reports the GPU's figures (batches, submissions, readback, upload time and
+//! the share of scan work the GPU did).
 
 use gpumark::baseline::bfs_mark;
 use gpumark::heap::Heap;
@@ -57,11 +59,20 @@ pub enum Unavailable {
     #[error("this build has no GPU support (feature `gpu`)")]
     NoGpuFeature,
     /// The feature is built but no adapter for the API was found.
-    #[allow(dead_code)] // Constructed once the GPU path is wired in.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     #[error("no {api} adapter was found")]
     NoAdapter {
         /// The API asked for.
         api: &'static str,
+    },
+    /// An adapter was found but the device could not be opened.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    #[error("the {api} device could not be opened: {reason}")]
+    DeviceFailed {
+        /// The API asked for.
+        api: &'static str,
+        /// What wgpu said.
+        reason: String,
     },
 }
 
@@ -101,22 +112,50 @@ pub struct Marked {
     pub bytes_marked: u64,
     /// The mark bitmap, for verification.
     pub bits: MarkBits,
-    /// GPU dispatch batches; `None` for CPU backends.
-    pub batches: Option<u64>,
     /// Time spent uploading the heap before marking; `None` for CPU backends.
     pub upload_s: Option<f64>,
+    /// GPU figures of this mark; `None` for CPU backends.
+    pub gpu: Option<GpuFigures>,
+}
+
+/// What the GPU did in one mark (the JSON's GPU fields).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct GpuFigures {
+    /// The offload policy: "auto" or "always".
+    pub offload: &'static str,
+    /// Batches (submissions of many levels) this mark ran.
+    pub batches: u64,
+    /// Queue submissions.
+    pub submissions: u64,
+    /// Bytes read back from the GPU (counters, bitmaps, hand-offs).
+    pub readback_bytes: u64,
+    /// Share of heap scan work done on the GPU (roots are host work).
+    pub gpu_scan_fraction: f64,
+    /// Hand-offs of a narrow frontier to the CPU.
+    pub handoffs_to_cpu: u64,
 }
 
 /// Resources built once per invocation and shared by every mark: thread
-/// pools now, a GPU device later.
-#[derive(Debug, Default)]
+/// pools, and one GPU scan backend (device, pipelines, heap mirror) per GPU
+/// backend asked for.
+#[derive(Default)]
 pub struct MarkContext {
-    /// One rayon pool per thread count, for `bfs`.
+    /// One rayon pool per thread count, for `cpu` and `bfs`.
     pools: BTreeMap<usize, rayon::ThreadPool>,
+    #[cfg(feature = "gpu")]
+    gpus: BTreeMap<GpuApi, gpumark::gpu::GpuScan>,
+}
+
+impl fmt::Debug for MarkContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MarkContext")
+            .field("pools", &self.pools.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl MarkContext {
-    /// Builds the pools `bfs` needs for each of `thread_counts`.
+    /// Builds the pools each of `thread_counts` needs.
     pub fn new(thread_counts: &[usize]) -> Result<MarkContext, rayon::ThreadPoolBuildError> {
         let mut pools = BTreeMap::new();
         for &t in thread_counts {
@@ -124,7 +163,89 @@ impl MarkContext {
                 e.insert(rayon::ThreadPoolBuilder::new().num_threads(t).build()?);
             }
         }
-        Ok(MarkContext { pools })
+        Ok(MarkContext {
+            pools,
+            ..MarkContext::default()
+        })
+    }
+
+    /// Opens the device of every GPU backend in `backends`, with `offload`
+    /// as the hand-off policy.
+    #[cfg(feature = "gpu")]
+    pub fn open_gpus(
+        &mut self,
+        backends: &[Backend],
+        offload: Offload,
+    ) -> Result<(), (Backend, Unavailable)> {
+        use gpumark::gpu::{GpuOptions, GpuScan, GpuScanOptions, OffloadPolicy};
+        for &b in backends {
+            let Backend::Gpu(api) = b else { continue };
+            if self.gpus.contains_key(&api) {
+                continue;
+            }
+            b.availability().map_err(|e| (b, e))?;
+            let opts = GpuScanOptions {
+                gpu: GpuOptions {
+                    backend: api.choice(),
+                    ..GpuOptions::default()
+                },
+                policy: match offload {
+                    Offload::Auto => OffloadPolicy::Auto,
+                    Offload::Always => OffloadPolicy::Always,
+                },
+                ..GpuScanOptions::default()
+            };
+            let scan = GpuScan::new(&opts).map_err(|e| {
+                (
+                    b,
+                    Unavailable::DeviceFailed {
+                        api: b.name(),
+                        reason: e.to_string(),
+                    },
+                )
+            })?;
+            self.gpus.insert(api, scan);
+        }
+        Ok(())
+    }
+
+    /// Without the `gpu` feature there is nothing to open; asking for a GPU
+    /// backend is refused earlier, by [`Backend::availability`].
+    #[cfg(not(feature = "gpu"))]
+    pub fn open_gpus(
+        &mut self,
+        backends: &[Backend],
+        _offload: Offload,
+    ) -> Result<(), (Backend, Unavailable)> {
+        match backends.iter().find(|b| b.is_gpu()) {
+            Some(&b) => Err((b, Unavailable::NoGpuFeature)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `--offload`: who scans narrow frontiers on a GPU backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Offload {
+    /// The GPU hands narrow frontiers to the CPU at the measured threshold.
+    #[default]
+    Auto,
+    /// The GPU scans everything it is given.
+    Always,
+}
+
+impl GpuApi {
+    /// The library's backend choice for this API (`None`: any).
+    #[cfg(feature = "gpu")]
+    fn choice(self) -> Option<gpumark::gpu::BackendChoice> {
+        use gpumark::gpu::BackendChoice;
+        match self {
+            GpuApi::Any => None,
+            GpuApi::Vulkan => Some(BackendChoice::Vulkan),
+            GpuApi::Metal => Some(BackendChoice::Metal),
+            GpuApi::Dx12 => Some(BackendChoice::Dx12),
+            GpuApi::Gl => Some(BackendChoice::Gl),
+        }
     }
 }
 
@@ -169,15 +290,33 @@ impl Backend {
     pub fn availability(self) -> Result<(), Unavailable> {
         match self {
             Backend::CpuSerial | Backend::Cpu | Backend::Bfs => Ok(()),
+            #[cfg(feature = "gpu")]
+            Backend::Gpu(api) => {
+                if gpumark::gpu::GpuContext::adapters(api.choice()).is_empty() {
+                    Err(Unavailable::NoAdapter { api: self.name() })
+                } else {
+                    Ok(())
+                }
+            }
+            #[cfg(not(feature = "gpu"))]
             Backend::Gpu(_) => Err(Unavailable::NoGpuFeature),
         }
     }
 
     /// The backends that can run here, in report order.
+    ///
+    /// Each API with an adapter appears once under its own name; `gpu` (the
+    /// platform's default adapter, which is one of those) only when no named
+    /// API has one, so the default suite does not mark twice on one device.
     pub fn available() -> Vec<Backend> {
-        ALL.into_iter()
-            .filter(|b| b.availability().is_ok())
-            .collect()
+        let mut v: Vec<Backend> = ALL
+            .into_iter()
+            .filter(|b| *b != Backend::Gpu(GpuApi::Any) && b.availability().is_ok())
+            .collect();
+        if !v.iter().any(|b| b.is_gpu()) && Backend::Gpu(GpuApi::Any).availability().is_ok() {
+            v.push(Backend::Gpu(GpuApi::Any));
+        }
+        v
     }
 
     /// The thread count this backend actually uses when asked for `threads`.
@@ -189,7 +328,18 @@ impl Backend {
     }
 
     /// The adapter this backend runs on; `None` for CPU backends.
-    pub fn adapter(self, _ctx: &MarkContext) -> Option<Adapter> {
+    pub fn adapter(self, ctx: &MarkContext) -> Option<Adapter> {
+        #[cfg(feature = "gpu")]
+        if let Backend::Gpu(api) = self {
+            let a = ctx.gpus.get(&api)?.adapter();
+            return Some(Adapter {
+                name: a.name.clone(),
+                api: a.backend_name().into(),
+                device_type: a.device_type_name().into(),
+                driver: a.driver.clone(),
+            });
+        }
+        let _ = ctx;
         None
     }
 
@@ -204,8 +354,8 @@ impl Backend {
             marked,
             bytes_marked,
             bits,
-            batches: None,
             upload_s: None,
+            gpu: None,
         };
         match self {
             Backend::CpuSerial => {
@@ -230,6 +380,35 @@ impl Backend {
                 let r = bfs_mark(heap, pool);
                 Ok(cpu(r.bits, r.marked, r.bytes_marked))
             }
+            #[cfg(feature = "gpu")]
+            Backend::Gpu(api) => {
+                let gpu = ctx
+                    .gpus
+                    .get(&api)
+                    .ok_or(Unavailable::NoAdapter { api: self.name() })?;
+                let pool = ctx
+                    .pools
+                    .get(&threads)
+                    .ok_or(MarkError::NoPool { threads })?;
+                gpu.reset_stats();
+                let r = mark_stw_in(pool, heap, gpu);
+                let st = gpu.stats();
+                Ok(Marked {
+                    marked: r.marked,
+                    bytes_marked: r.bytes_marked,
+                    bits: r.bits,
+                    upload_s: Some(st.upload_s),
+                    gpu: Some(GpuFigures {
+                        offload: gpu.policy().name(),
+                        batches: st.batches,
+                        submissions: st.submissions,
+                        readback_bytes: st.readback_bytes,
+                        gpu_scan_fraction: st.gpu_scan_fraction(),
+                        handoffs_to_cpu: st.handoffs_to_cpu,
+                    }),
+                })
+            }
+            #[cfg(not(feature = "gpu"))]
             Backend::Gpu(_) => Err(Unavailable::NoGpuFeature.into()),
         }
     }
@@ -281,9 +460,27 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(feature = "gpu"))]
     fn gpu_names_parse_but_are_unavailable() {
         let b = parse_backend("vulkan").unwrap();
         assert_eq!(b.availability(), Err(Unavailable::NoGpuFeature));
         assert!(!Backend::available().contains(&b));
+    }
+
+    #[test]
+    #[cfg(feature = "gpu")]
+    fn gpu_backends_are_available_exactly_when_an_adapter_is() {
+        for api in [GpuApi::Vulkan, GpuApi::Metal, GpuApi::Dx12, GpuApi::Gl] {
+            let b = Backend::Gpu(api);
+            let present = !gpumark::gpu::GpuContext::adapters(api.choice()).is_empty();
+            assert_eq!(b.availability().is_ok(), present, "{b}");
+            assert_eq!(Backend::available().contains(&b), present, "{b}");
+            if !present {
+                assert_eq!(
+                    b.availability(),
+                    Err(Unavailable::NoAdapter { api: b.name() })
+                );
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@
 //! the starting live heap and default to one heap ([`CONCURRENT_SHAPE`],
 //! [`CONCURRENT_OBJECTS`]) rather than the suite's fifteen.
 
-use crate::backend::{parse_backend, Backend};
+use crate::backend::{parse_backend, Backend, Offload};
 use clap::{ArgGroup, Parser, ValueEnum};
 use gpumark::heap::Shape;
 use gpumark::import::{Format, RootChoice};
@@ -172,6 +172,12 @@ pub struct Args {
     /// Timed marks per run
     #[arg(long, default_value_t = 5, value_parser = parse_reps, conflicts_with = "concurrent")]
     pub reps: usize,
+
+    /// GPU backends: `auto` hands narrow frontiers to the CPU at the
+    /// threshold measured on this device; `always` keeps every scan on the
+    /// GPU
+    #[arg(long, value_enum, default_value_t = Offload::Auto)]
+    pub offload: Offload,
 
     /// Untimed warm-up marks before the timed ones
     #[arg(long, default_value_t = 1, conflicts_with = "concurrent")]

@@ -95,6 +95,8 @@ pub struct Run {
     pub upload_s: Option<f64>,
     /// GPU dispatch batches per mark.
     pub batches: Option<u64>,
+    /// What the GPU did in the last timed mark; `None` for CPU backends.
+    pub gpu: Option<crate::backend::GpuFigures>,
     /// Whether every mark equalled the reachable set; `None` if unchecked.
     pub verified: Option<bool>,
     /// What the import of a `--heap` file found; `None` for a built heap.
@@ -744,6 +746,7 @@ pub(crate) mod tests {
             build_s: 0.01,
             upload_s: None,
             batches: None,
+            gpu: None,
             verified: Some(true),
             import: None,
             machine: Machine::detect(),

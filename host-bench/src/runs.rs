@@ -20,7 +20,7 @@
 //! see [`crate::concurrent`]): `--mutators`/`--cycles`, or the short run the
 //! default suite ends with.
 
-use crate::backend::{Backend, MarkContext};
+use crate::backend::{Backend, MarkContext, Offload};
 use crate::cli::{Args, EdgeRoots, ShapeArg, CONCURRENT_OBJECTS, DEFAULT_CYCLES, DEFAULT_MUTATORS};
 use crate::concurrent::{self, ConcurrentSpec};
 use crate::error::BenchError;
@@ -199,6 +199,8 @@ pub struct Plan {
     pub warmup: usize,
     /// Timed marks per run.
     pub reps: usize,
+    /// Hand-off policy of GPU backends.
+    pub offload: Offload,
     /// Verify every mark.
     pub verify: bool,
     /// Save the (single) built heap here.
@@ -268,6 +270,7 @@ impl Plan {
                 backends: Vec::new(),
                 warmup: 0,
                 reps: 0,
+                offload: args.offload,
                 verify: args.verify(),
                 save: None,
                 concurrent: Some(ConcurrentPlan {
@@ -305,6 +308,7 @@ impl Plan {
             backends,
             warmup: args.warmup,
             reps: args.reps,
+            offload: args.offload,
             verify: args.verify(),
             save: args.save.clone(),
             concurrent: args
@@ -521,16 +525,21 @@ pub fn execute(
             for w in 0..plan.warmup {
                 let (m, _) = mark(format!("{what}: warm-up {}/{}", w + 1, plan.warmup))?;
                 verify(&m, "warm-up".into())?;
-                first_mark.get_or_insert((m.marked, m.bytes_marked, m.upload_s, m.batches));
+                first_mark.get_or_insert((m.marked, m.bytes_marked, m.upload_s));
             }
             let mut times = Vec::with_capacity(plan.reps);
+            let mut last_gpu = None;
             for rep in 0..plan.reps {
                 let (m, s) = mark(format!("{what}: timed {}/{}", rep + 1, plan.reps))?;
                 verify(&m, format!("timed #{}", rep + 1))?;
-                first_mark.get_or_insert((m.marked, m.bytes_marked, m.upload_s, m.batches));
+                let gpu = m.gpu.clone();
+                first_mark.get_or_insert((m.marked, m.bytes_marked, m.upload_s));
+                // The GPU figures of the last timed mark: the warm-up's
+                // include the first upload.
+                last_gpu = gpu;
                 times.push(s);
             }
-            let Some((marked, bytes_marked, upload_s, batches)) = first_mark else {
+            let Some((marked, bytes_marked, upload_s)) = first_mark else {
                 continue; // reps >= 1 is enforced by the CLI.
             };
             let t = Summary::of(times);
@@ -568,7 +577,8 @@ pub fn execute(
                 ratio_to_bfs: None,
                 build_s,
                 upload_s,
-                batches,
+                batches: last_gpu.as_ref().map(|g| g.batches),
+                gpu: last_gpu,
                 verified: reach.is_some().then_some(true),
                 import: import.as_ref().map(|r| r.with_reached(marked)),
                 machine: machine.clone(),
@@ -794,10 +804,12 @@ mod tests {
     fn gpu_backend_is_refused_with_reason() {
         let a = Args::try_parse_from(["host-bench", "--backend", "metal"]).unwrap();
         let e = Plan::from_args(&a, 2).unwrap_err().to_string();
-        assert_eq!(
-            e,
-            "backend metal is not available: this build has no GPU support (feature `gpu`)"
-        );
+        let why = if cfg!(feature = "gpu") {
+            "no metal adapter was found"
+        } else {
+            "this build has no GPU support (feature `gpu`)"
+        };
+        assert_eq!(e, format!("backend metal is not available: {why}"));
     }
 
     #[test]

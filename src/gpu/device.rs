@@ -339,7 +339,10 @@ impl GpuContext {
     }
 
     /// The adapters present for `backend` (every backend wgpu was built with
-    /// when `None`), without opening any: what `--backend all` iterates.
+    /// when `None`) that can run the scan kernels, without opening any: what
+    /// `--backend all` iterates. An adapter with fewer storage buffers per
+    /// shader stage than the kernels bind (some GL drivers) is left out, as
+    /// [`GpuContext::new`] would refuse it.
     pub fn adapters(backend: Option<BackendChoice>) -> Vec<AdapterDescription> {
         let backends = backend.map_or(wgpu::Backends::all(), BackendChoice::backends);
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
@@ -347,6 +350,7 @@ impl GpuContext {
         let instance = wgpu::Instance::new(desc);
         pollster::block_on(instance.enumerate_adapters(backends))
             .iter()
+            .filter(|a| a.limits().max_storage_buffers_per_shader_stage >= STORAGE_BINDINGS_NEEDED)
             .map(|a| AdapterDescription::of(&a.get_info()))
             .collect()
     }
