@@ -133,6 +133,11 @@ pub struct GpuFigures {
     pub gpu_scan_fraction: f64,
     /// Hand-offs of a narrow frontier to the CPU.
     pub handoffs_to_cpu: u64,
+    /// Seconds from batch submission to counter readback, summed: the
+    /// device's share of the mark time.
+    pub gpu_s: f64,
+    /// Levels the last batch ran (the BFS depth it covered).
+    pub levels: u32,
 }
 
 /// Resources built once per invocation and shared by every mark: thread
@@ -405,6 +410,8 @@ impl Backend {
                         readback_bytes: st.readback_bytes,
                         gpu_scan_fraction: st.gpu_scan_fraction(),
                         handoffs_to_cpu: st.handoffs_to_cpu,
+                        gpu_s: st.gpu_s,
+                        levels: st.last_batch.map_or(0, |b| b.levels_run),
                     }),
                 })
             }
