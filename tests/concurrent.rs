@@ -78,6 +78,10 @@ fn has_slots(m: &Mutator, o: ObjRef) -> bool {
 }
 
 fn stress(mutators: usize, cycles: u64) {
+    stress_with(mutators, cycles, Arc::new(gpumark::scan::CpuScan));
+}
+
+fn stress_with(mutators: usize, cycles: u64, backend: Arc<dyn gpumark::scan::ScanBackend>) {
     let heap = Arc::new(Heap::new(HeapConfig {
         max_objects: 3_000_000,
         max_slots: 12_000_000,
@@ -90,7 +94,7 @@ fn stress(mutators: usize, cycles: u64) {
             ..PacerConfig::default()
         },
         verify: true,
-        ..CollectorConfig::default()
+        backend,
     };
     let c = Collector::new(heap, config).unwrap();
     let stop = AtomicBool::new(false);
@@ -190,4 +194,26 @@ fn forced_cycles_with_live_mutator_state() {
     assert!(m.load_root(a, 0, 3).is_err());
     assert_eq!(m.load_root(a, 0, 0).unwrap(), Some(b));
     assert_eq!(m.root(0).unwrap(), Some(b));
+}
+
+#[cfg(feature = "gpu")]
+mod common;
+
+/// The same mutation under concurrent cycles whose background workers and
+/// assists scan on the GPU (offload `always`, lavapipe in CI).
+#[cfg(feature = "gpu")]
+#[test]
+fn two_mutators_with_the_gpu_backend() {
+    use gpumark::gpu::{GpuScanOptions, OffloadPolicy};
+    let Some(gpu) = common::gpu_scan(GpuScanOptions {
+        policy: OffloadPolicy::Always,
+        ..GpuScanOptions::default()
+    }) else {
+        return;
+    };
+    let gpu = Arc::new(gpu);
+    stress_with(2, 6, gpu.clone());
+    let st = gpu.stats();
+    assert!(st.gpu_scan_work > 0, "the GPU did no scan work: {st:?}");
+    assert_eq!(st.device_lost, None);
 }
