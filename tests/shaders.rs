@@ -4,6 +4,7 @@
 //! size. (That the layout constants the shaders repeat match the host's is a
 //! unit test in `src/gpu/shaders.rs`, behind the feature.)
 
+/// The `.wgsl` files in `shaders/`: (path, text).
 fn shader_files() -> Vec<(String, String)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
     let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
@@ -22,8 +23,22 @@ fn shader_files() -> Vec<(String, String)> {
 #[test]
 fn every_shader_parses_and_validates() {
     let files = shader_files();
-    assert_eq!(files.len(), 3, "expected 3 shaders, found {files:?}");
-    for (name, src) in &files {
+    assert_eq!(files.len(), 4, "expected 4 shader files, found {files:?}");
+    let common = &files
+        .iter()
+        .find(|(n, _)| n.ends_with("scan_common.wgsl"))
+        .expect("scan_common.wgsl")
+        .1;
+    for (name, file) in &files {
+        // The common definitions are a module of their own (no entry point);
+        // each scan kernel is validated as the host compiles it, after them.
+        let is_common = name.ends_with("scan_common.wgsl");
+        let src = if !is_common && name.contains("/scan_") {
+            format!("{common}{file}")
+        } else {
+            file.clone()
+        };
+        let src = &src;
         let module = naga::front::wgsl::parse_str(src)
             .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
         naga::valid::Validator::new(
@@ -34,9 +49,10 @@ fn every_shader_parses_and_validates() {
         .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
         assert_eq!(
             module.entry_points.len(),
-            1,
-            "{name}: one entry point per file"
+            usize::from(!is_common),
+            "{name}: one entry point per kernel file, none in the common one"
         );
+        let src = file;
         assert!(src.starts_with("//"), "{name}: header comment first");
         assert!(
             src.contains("Bindings"),

@@ -1,15 +1,23 @@
 //! The WGSL kernels, compiled into the library with `include_str!`.
 //!
-//! One entry point (`main`) per file; each file opens with a comment on its
-//! bindings and workgroup size. `tests/shaders.rs` parses and validates every
-//! file in `shaders/` with naga (no GPU needed, no `gpu` feature either); the
-//! tests below check that the layout constants each shader repeats agree with
-//! [`super::layout`] and that the embedded kernels are those files.
+//! One entry point (`main`) per kernel file; each file opens with a comment on
+//! its bindings and workgroup size. The two scan kernels share their
+//! definitions through `scan_common.wgsl`, prepended here (WGSL has no
+//! includes). `tests/shaders.rs` parses and validates every kernel as the
+//! library compiles it, with naga (no GPU needed, no `gpu` feature either);
+//! the tests below check that the layout constants the shaders repeat agree
+//! with [`super::layout`] and that the embedded kernels are those files.
 
 /// Scan kernel with per-invocation queue appends (any adapter).
-pub(crate) const SCAN_ATOMIC: &str = include_str!("../../shaders/scan_atomic.wgsl");
+pub(crate) const SCAN_ATOMIC: &str = concat!(
+    include_str!("../../shaders/scan_common.wgsl"),
+    include_str!("../../shaders/scan_atomic.wgsl")
+);
 /// Scan kernel with subgroup-aggregated queue appends (`Features::SUBGROUP`).
-pub(crate) const SCAN_SUBGROUP: &str = include_str!("../../shaders/scan_subgroup.wgsl");
+pub(crate) const SCAN_SUBGROUP: &str = concat!(
+    include_str!("../../shaders/scan_common.wgsl"),
+    include_str!("../../shaders/scan_subgroup.wgsl")
+);
 /// Single-invocation kernel between levels: consume, plan, write indirect args.
 pub(crate) const LEVEL_ADVANCE: &str = include_str!("../../shaders/level_advance.wgsl");
 
@@ -30,14 +38,24 @@ mod tests {
         module
     }
 
+    /// Every kernel in `shaders/` as the host compiles it: a `scan_*` kernel
+    /// with `scan_common.wgsl` prepended; the common file itself is no
+    /// kernel.
     fn shader_files() -> Vec<(String, String)> {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
+        let read = |p: &std::path::Path| std::fs::read_to_string(p).expect("readable shader");
+        let common = read(&std::path::Path::new(dir).join("scan_common.wgsl"));
         let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
             .expect("shaders/ exists")
             .map(|e| e.expect("readable entry").path())
             .filter(|p| p.extension().is_some_and(|x| x == "wgsl"))
+            .filter(|p| !p.ends_with("scan_common.wgsl"))
             .map(|p| {
-                let src = std::fs::read_to_string(&p).expect("readable shader");
+                let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+                let src = match name.as_deref() {
+                    Some(n) if n.starts_with("scan_") => format!("{common}{}", read(&p)),
+                    _ => read(&p),
+                };
                 (p.display().to_string(), src)
             })
             .collect();
