@@ -506,6 +506,22 @@ impl DrainHooks for WorkerHooks<'_> {
             .assists
             .flush_bg_credit(scan_work, AssistRatios::of(&self.inner.pacer));
     }
+    /// Go's gcDrain flushes its P's barrier buffer when it runs dry; a
+    /// worker here has no P, so it takes what is waiting in any mutator's
+    /// buffer it can lock without waiting (a mutator mid-operation, or a
+    /// stop in progress, is skipped: the ragged flush will get it).
+    fn flush_write_barriers(&self, m: &Marker, gcw: &mut GcWork) -> bool {
+        let Ok(ms) = self.inner.mutators.try_lock() else {
+            return false;
+        };
+        let mut any = false;
+        for mu in ms.iter() {
+            if let Ok(mut l) = mu.local.try_lock() {
+                any |= l.wb.flush(m, gcw) > 0;
+            }
+        }
+        any
+    }
 }
 
 thread_local! {
