@@ -1,5 +1,31 @@
 //! gpumark: the mark phase of a tracing garbage collector, faithful to the Go
 //! runtime's concurrent marker, whose bulk scanning can run on a GPU.
+//!
+//! | module | holds | Go counterpart |
+//! |---|---|---|
+//! | [`heap`] | object arena, atomic slots, roots, builders, images | mheap, heap bitmap |
+//! | [`mark`] | mark bitmap, `WorkBuf`/`GcWork`, `drain`/`drain_n`, markroot, oblets, `mark_stw` | mgcwork.go, mgcmark.go |
+//! | [`pacer`] | heap goal, trigger, assist ratios, worker split, cycle feedback | mgcpacer.go |
+//! | [`assist`] | assist credit, background credit, the assist queue | gcAssistAlloc, gcFlushBgCredit |
+//! | [`barrier`] | per-mutator write-barrier buffer | mbarrier.go, mwbbuf.go |
+//! | [`collector`] | concurrent cycles: start, workers, assists, termination, stats | mgc.go |
+//! | [`scan`] | the `ScanBackend` seam behind `drain`/`drain_n` | — |
+//! | `gpu` (feature `gpu`) | device, heap mirror, WGSL batches, `GpuScan` | — |
+//! | [`import`] | JVM HPROF dumps and SNAP edge lists as heaps | — |
+//! | [`baseline`], [`verify`] | the `bfs` floor; the reference reachability pass | — |
+//!
+//! ```
+//! use gpumark::heap::{build, Shape, ShapeSpec};
+//! use gpumark::mark::mark_stw;
+//! use gpumark::verify::{check_exact, reachable};
+//! use std::sync::Arc;
+//!
+//! let heap = Arc::new(build(&ShapeSpec { shape: Shape::PowerLaw, objects: 5_000, ptrs: 4, roots: 8, seed: 3 }));
+//! let r = mark_stw(&heap, 2);
+//! let reach = reachable(&heap);
+//! assert_eq!(check_exact(&r.bits, &reach), Ok(()));
+//! assert_eq!((r.bytes_marked, r.heap_scan_work), (reach.bytes, reach.heap_scan_work));
+//! ```
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
