@@ -57,6 +57,7 @@ pub enum Backend {
 pub enum Unavailable {
     /// host-bench was built without the `gpu` feature.
     #[error("this build has no GPU support (feature `gpu`)")]
+    #[cfg_attr(feature = "gpu", allow(dead_code))]
     NoGpuFeature,
     /// The feature is built but no adapter for the API was found.
     #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
@@ -427,22 +428,69 @@ impl fmt::Display for Backend {
     }
 }
 
-/// Parses a `--backend` value; the error lists what this build can run.
-pub fn parse_backend(s: &str) -> Result<Backend, String> {
-    Backend::from_name(s.trim()).ok_or_else(|| {
+/// One `--backend` value: a backend by name, or `all` for every backend
+/// present (what the default selects too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendArg {
+    /// Every backend available here.
+    All,
+    /// One backend.
+    One(Backend),
+}
+
+impl BackendArg {
+    /// The value as given on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendArg::All => "all",
+            BackendArg::One(b) => b.name(),
+        }
+    }
+}
+
+/// The backends `--backend` selects, in order, each once: every available
+/// backend for none or `all`, else the ones named.
+pub fn resolve(args: &[BackendArg]) -> Vec<Backend> {
+    let mut out: Vec<Backend> = Vec::new();
+    let picks = if args.is_empty() {
+        &[BackendArg::All][..]
+    } else {
+        args
+    };
+    for a in picks {
+        let add = match *a {
+            BackendArg::All => Backend::available(),
+            BackendArg::One(b) => vec![b],
+        };
+        for b in add {
+            if !out.contains(&b) {
+                out.push(b);
+            }
+        }
+    }
+    out
+}
+
+/// Parses a `--backend` value; an unknown name is answered with the
+/// backends available here and those known but not available, with why.
+pub fn parse_backend(s: &str) -> Result<BackendArg, String> {
+    let s = s.trim();
+    if s == "all" {
+        return Ok(BackendArg::All);
+    }
+    Backend::from_name(s).map(BackendArg::One).ok_or_else(|| {
         let available: Vec<&str> = Backend::available().iter().map(|b| b.name()).collect();
-        let gpu: Vec<&str> = ALL
-            .iter()
-            .filter(|b| b.is_gpu() && b.availability().is_err())
-            .map(|b| b.name())
-            .collect();
-        let mut msg = format!("unknown backend `{s}`; available: {}", available.join(", "));
-        if !gpu.is_empty() {
-            msg.push_str(&format!(
-                " (also known, but {}: {})",
-                Unavailable::NoGpuFeature,
-                gpu.join(", ")
-            ));
+        let mut msg = format!(
+            "unknown backend `{s}`; available: {}, or all",
+            available.join(", ")
+        );
+        for b in ALL {
+            if let Err(why) = b.availability() {
+                msg.push_str(&format!(
+                    "; {} is known but not available ({why})",
+                    b.name()
+                ));
+            }
         }
         msg
     })
@@ -451,6 +499,18 @@ pub fn parse_backend(s: &str) -> Result<Backend, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_selects_every_available_backend_once() {
+        assert_eq!(parse_backend("all"), Ok(BackendArg::All));
+        let cpu = BackendArg::One(Backend::Cpu);
+        assert_eq!(resolve(&[]), Backend::available());
+        assert_eq!(resolve(&[BackendArg::All]), Backend::available());
+        // Named first, then the rest of `all`, without repeats.
+        let r = resolve(&[cpu, BackendArg::All, cpu]);
+        assert_eq!(r[0], Backend::Cpu);
+        assert_eq!(r.len(), Backend::available().len());
+    }
 
     #[test]
     fn names_round_trip() {
@@ -469,7 +529,9 @@ mod tests {
     #[test]
     #[cfg(not(feature = "gpu"))]
     fn gpu_names_parse_but_are_unavailable() {
-        let b = parse_backend("vulkan").unwrap();
+        let BackendArg::One(b) = parse_backend("vulkan").unwrap() else {
+            panic!("vulkan is one backend");
+        };
         assert_eq!(b.availability(), Err(Unavailable::NoGpuFeature));
         assert!(!Backend::available().contains(&b));
     }

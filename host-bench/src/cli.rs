@@ -12,7 +12,7 @@
 //! the starting live heap and default to one heap ([`CONCURRENT_SHAPE`],
 //! [`CONCURRENT_OBJECTS`]) rather than the suite's fifteen.
 
-use crate::backend::{parse_backend, Backend, Offload};
+use crate::backend::{parse_backend, BackendArg, Offload};
 use clap::{ArgGroup, Parser, ValueEnum};
 use gpumark::heap::Shape;
 use gpumark::import::{Format, RootChoice};
@@ -110,10 +110,10 @@ cycle, with assist park times).";
 #[command(group(ArgGroup::new("concurrent").args(["mutators", "cycles"]).multiple(true)))]
 pub struct Args {
     /// Backends to run, comma-separated: cpu-serial, cpu, bfs, and the GPU
-    /// backends gpu, vulkan, metal, dx12, gl [default: every backend
-    /// available; concurrent mode scans with cpu only]
+    /// backends gpu, vulkan, metal, dx12, gl; `all` for every backend present
+    /// [default: all; concurrent mode scans with cpu only]
     #[arg(long, value_delimiter = ',', value_parser = parse_backend)]
-    pub backend: Vec<Backend>,
+    pub backend: Vec<BackendArg>,
 
     /// Heap shapes to build, comma-separated [default: random, list, tree,
     /// wide, powerlaw; random in concurrent mode] [possible values: random,
@@ -318,7 +318,7 @@ impl Args {
 /// The flags that decide which runs are done (see [`Args::is_default_suite`]).
 #[derive(PartialEq)]
 struct Selection<'a> {
-    backend: &'a [Backend],
+    backend: &'a [BackendArg],
     shape: &'a [ShapeArg],
     objects: &'a [u32],
     ptrs: u32,

@@ -20,7 +20,7 @@
 //! see [`crate::concurrent`]): `--mutators`/`--cycles`, or the short run the
 //! default suite ends with.
 
-use crate::backend::{Backend, MarkContext, Offload};
+use crate::backend::{resolve, Backend, BackendArg, MarkContext, Offload};
 use crate::cli::{Args, EdgeRoots, ShapeArg, CONCURRENT_OBJECTS, DEFAULT_CYCLES, DEFAULT_MUTATORS};
 use crate::concurrent::{self, ConcurrentSpec};
 use crate::error::BenchError;
@@ -261,7 +261,11 @@ impl Plan {
         };
         if args.concurrent() {
             // Concurrent cycles scan through the library's ScanBackend.
-            if let Some(b) = args.backend.iter().find(|b| **b != Backend::Cpu) {
+            if let Some(b) = args
+                .backend
+                .iter()
+                .find(|b| **b != BackendArg::One(Backend::Cpu))
+            {
                 return Err(BenchError::NotConcurrent { backend: b.name() });
             }
             return Ok(Plan {
@@ -287,11 +291,7 @@ impl Plan {
                 }),
             });
         }
-        let backends = if args.backend.is_empty() {
-            Backend::available()
-        } else {
-            dedup(&args.backend)
-        };
+        let backends = resolve(&args.backend);
         for b in &backends {
             b.availability()
                 .map_err(|reason| BenchError::BackendUnavailable {
