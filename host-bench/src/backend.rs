@@ -89,6 +89,21 @@ pub enum MarkError {
         /// The thread count asked for.
         threads: usize,
     },
+    /// The GPU could not hold the heap; the library marked it on the CPU,
+    /// so a GPU figure would be a CPU one.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    #[error("the heap does not fit this GPU ({reason}); it was marked on the CPU instead")]
+    HeapRefused {
+        /// Sizes and limits, as the GPU backend gave them.
+        reason: String,
+    },
+    /// The device was lost during the mark, which finished on the CPU.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    #[error("the GPU device was lost ({reason}); the mark finished exactly on the CPU, so its time is no GPU figure")]
+    DeviceLost {
+        /// What the driver said.
+        reason: String,
+    },
 }
 
 /// A GPU adapter as reported in the JSON `adapter` field.
@@ -397,8 +412,21 @@ impl Backend {
                     .get(&threads)
                     .ok_or(MarkError::NoPool { threads })?;
                 gpu.reset_stats();
+                // The first upload of a heap happens here (and is reported
+                // as upload_s); a heap that cannot fit is refused per heap.
+                if let Err(e) = gpu.prepare(heap) {
+                    let reason = e.to_string();
+                    return Err(if gpu.is_dead() {
+                        MarkError::DeviceLost { reason }
+                    } else {
+                        MarkError::HeapRefused { reason }
+                    });
+                }
                 let r = mark_stw_in(pool, heap, gpu);
                 let st = gpu.stats();
+                if let Some(reason) = st.device_lost {
+                    return Err(MarkError::DeviceLost { reason });
+                }
                 Ok(Marked {
                     marked: r.marked,
                     bytes_marked: r.bytes_marked,
