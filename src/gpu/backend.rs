@@ -249,6 +249,17 @@ impl GpuScanStats {
     }
 }
 
+/// What [`GpuScan::gpu_step`] left the GPU loop of a drain to do.
+enum GpuStep {
+    /// The frontier went to the CPU, or a barrier flush brought new greys:
+    /// look again.
+    Retry,
+    /// Nothing is grey on either side.
+    Empty,
+    /// The GPU queue holds work: run a batch.
+    Ready,
+}
+
 /// Who is scanning in the current phase.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -1200,6 +1211,32 @@ impl GpuScan {
 
     // ----- the drains under the lock ---------------------------------------
 
+    /// The first steps of every GPU-mode loop turn in `drain` and `drain_n`:
+    /// hand a frontier narrower than the threshold to the CPU, push the
+    /// host's greys, and when the GPU queue is empty flush barrier buffers.
+    fn gpu_step(
+        &self,
+        st: &mut State,
+        m: &Marker,
+        gcw: &mut GcWork,
+        hooks: &dyn DrainHooks,
+    ) -> Result<GpuStep, GpuError> {
+        if let Some(t) = self.threshold(st) {
+            if st.queue_len() + host_queue_len(m, gcw) < t {
+                self.to_cpu(st, m, gcw)?;
+                return Ok(GpuStep::Retry);
+            }
+        }
+        self.push_host_greys(st, m, gcw)?;
+        if st.queue_len() > 0 {
+            Ok(GpuStep::Ready)
+        } else if hooks.flush_write_barriers(m, gcw) {
+            Ok(GpuStep::Retry)
+        } else {
+            Ok(GpuStep::Empty)
+        }
+    }
+
     /// `drain`'s heap loop. `Ok(false)`: the heap is marked on the CPU.
     fn drain_locked(
         &self,
@@ -1222,24 +1259,18 @@ impl GpuScan {
             }
             let work = match st.mode {
                 Mode::Gpu => {
-                    if let Some(t) = self.threshold(st) {
-                        if st.queue_len() + host_queue_len(m, gcw) < t {
-                            self.to_cpu(st, m, gcw)?;
-                            continue;
-                        }
-                    }
-                    self.push_host_greys(st, m, gcw)?;
-                    if st.queue_len() == 0 {
-                        if hooks.flush_write_barriers(m, gcw) {
-                            continue;
-                        }
-                        if let Some(w) = m.next_root_job(gcw) {
-                            if flush_bg {
-                                hooks.flush_bg_credit(w);
+                    match self.gpu_step(st, m, gcw, hooks)? {
+                        GpuStep::Retry => continue,
+                        GpuStep::Ready => {}
+                        GpuStep::Empty => {
+                            if let Some(w) = m.next_root_job(gcw) {
+                                if flush_bg {
+                                    hooks.flush_bg_credit(w);
+                                }
+                                continue;
                             }
-                            continue;
+                            break;
                         }
-                        break;
                     }
                     // A drain nobody interrupts and that flushes no credit
                     // (a stop-the-world mark) needs no budget: fewer
@@ -1304,18 +1335,10 @@ impl GpuScan {
         while *done < n && !hooks.preempt_requested() {
             match st.mode {
                 Mode::Gpu => {
-                    if let Some(t) = self.threshold(st) {
-                        if st.queue_len() + host_queue_len(m, gcw) < t {
-                            self.to_cpu(st, m, gcw)?;
-                            continue;
-                        }
-                    }
-                    self.push_host_greys(st, m, gcw)?;
-                    if st.queue_len() == 0 {
-                        if hooks.flush_write_barriers(m, gcw) {
-                            continue;
-                        }
-                        break;
+                    match self.gpu_step(st, m, gcw, hooks)? {
+                        GpuStep::Retry => continue,
+                        GpuStep::Empty => break,
+                        GpuStep::Ready => {}
                     }
                     let c = self.batch(st, m, (n - *done) as u64)?;
                     *done += c.scan_work as i64;
