@@ -571,7 +571,7 @@ pub fn run(
 }
 
 /// The summary row of a run's cycles.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Summary {
     /// Median of the cycles' heap peak over goal.
     pub goal_ratio_median: Option<f64>,
@@ -597,6 +597,7 @@ pub struct Summary {
     /// unchecked or no cycle (`None`).
     pub verified: Option<bool>,
     /// The first cycle whose verification failed.
+    #[serde(skip)]
     pub first_failed: Option<u64>,
 }
 

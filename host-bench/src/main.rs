@@ -149,7 +149,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
     // A cycle that failed its check is an error, reported after the trace
     // lines and files that show it.
     for r in &report.concurrent {
-        let s = r.summary();
+        let s = &r.summary;
         if let Some(cycle) = s.first_failed {
             return Err(BenchError::CycleUnverified {
                 heap: r.describe(),

@@ -167,26 +167,12 @@ pub struct ConcurrentRun {
     pub mutator_ops: u64,
     /// `mutator_ops / duration_s`.
     pub mutator_ops_per_s: f64,
-    /// Median heap peak / goal.
-    pub goal_ratio_median: Option<f64>,
-    /// Largest heap peak / goal.
-    pub goal_ratio_max: Option<f64>,
-    /// Median GC CPU utilisation.
-    pub utilization_median: Option<f64>,
-    /// Assists, all cycles.
-    pub assists: u64,
-    /// Parked assists, all cycles.
-    pub assists_parked: u64,
-    /// Median of the per-cycle median park times (cycles with parks).
-    pub park_p50_s: Option<f64>,
-    /// Largest per-cycle 99th-percentile park time.
-    pub park_p99_s: Option<f64>,
-    /// Longest park.
-    pub park_max_s: Option<f64>,
-    /// Median scan work per cycle, bytes.
-    pub scan_work_median: Option<f64>,
-    /// Every cycle verified; `None` if unchecked or no cycle ran.
-    pub verified: Option<bool>,
+    /// The summary of the cycles (its fields appear at the record's top
+    /// level: goal_ratio_median, goal_ratio_max, utilization_median, assists,
+    /// assists_parked, park_p50_s, park_p99_s, park_max_s, scan_work_median,
+    /// verified).
+    #[serde(flatten)]
+    pub summary: Summary,
     /// Every cycle's statistics.
     #[serde(serialize_with = "serialize_cycles")]
     pub cycles: Vec<CycleStats>,
@@ -198,11 +184,6 @@ pub struct ConcurrentRun {
 }
 
 impl ConcurrentRun {
-    /// The summary of the cycles.
-    pub fn summary(&self) -> Summary {
-        Summary::of(&self.cycles)
-    }
-
     /// The timeline plot's points.
     pub fn timeline(&self) -> Vec<CycleRecord> {
         self.cycles
@@ -654,7 +635,7 @@ pub fn concurrent_text(runs: &[ConcurrentRun]) -> String {
     ]);
     let opt = |x: Option<f64>, f: &dyn Fn(f64) -> String| x.map_or("-".to_string(), f);
     for r in runs {
-        let s = r.summary();
+        let s = &r.summary;
         t.row(vec![
             r.shape.clone(),
             r.objects.to_string(),
