@@ -152,6 +152,10 @@ pub struct GpuFigures {
     /// Seconds from batch submission to counter readback, summed: the
     /// device's share of the mark time.
     pub gpu_s: f64,
+    /// Seconds the host spent keeping its bitmap and queues in step with the
+    /// GPU's (phase reset, pushing greys, bitmap download and merge,
+    /// hand-offs): most of the mark time outside `gpu_s`.
+    pub sync_s: f64,
     /// Levels the last batch ran (the BFS depth it covered).
     pub levels: u32,
 }
@@ -440,6 +444,7 @@ impl Backend {
                         gpu_scan_fraction: st.gpu_scan_fraction(),
                         handoffs_to_cpu: st.handoffs_to_cpu,
                         gpu_s: st.gpu_s,
+                        sync_s: st.sync_s,
                         levels: st.last_batch.map_or(0, |b| b.levels_run),
                     }),
                 })

@@ -17,7 +17,7 @@ use std::path::Path;
 /// The version written in every record's `schema` field. Version 3 added
 /// the concurrent records; version 4 the `import` object of both kinds of
 /// record (and format names in `shape` for `--heap` files).
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Everything one invocation ran: stop-the-world runs, then concurrent runs
 /// (the order of the JSON Lines).

@@ -210,6 +210,12 @@ pub struct GpuScanStats {
     pub setup_s: f64,
     /// Seconds from batch submission to counter readback, summed.
     pub gpu_s: f64,
+    /// Seconds the host spent keeping its view and the GPU's in step:
+    /// resetting the GPU bitmap and queue at phase starts, pushing host greys
+    /// (and their mark bits), downloading and merging the GPU bitmap, and
+    /// hand-offs. With `gpu_s` and `upload_s`, what a GPU mark's wall time
+    /// is made of; the rest is root jobs and the CPU engine's own scanning.
+    pub sync_s: f64,
     /// Heap scan work (Go's units: bytes of pointer slots) done on the GPU,
     /// less any lost with the device.
     pub gpu_scan_work: u64,
@@ -560,6 +566,14 @@ impl GpuScan {
         f(&mut self.stats.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
+    /// Runs `f`, adding its time to [`GpuScanStats::sync_s`].
+    fn synced<T>(&self, f: impl FnOnce() -> T) -> T {
+        let t = Instant::now();
+        let r = f();
+        self.stat(|s| s.sync_s += t.elapsed().as_secs_f64());
+        r
+    }
+
     fn threshold(&self, st: &State) -> Option<u64> {
         match self.policy {
             OffloadPolicy::Always => None,
@@ -640,6 +654,7 @@ impl GpuScan {
     fn begin_phase(&self, st: &mut State, m: &Marker) -> Result<(), GpuError> {
         let wm = m.watermark();
         self.upload_heap(st, m.heap(), wm)?;
+        let t = Instant::now();
         let mirror = st.mirror()?;
         mirror.clear_marks()?;
         mirror.clear_queue()?;
@@ -660,7 +675,10 @@ impl GpuScan {
         st.unmerged = false;
         st.mode = Mode::Gpu;
         st.levels = INITIAL_BATCH_LEVELS;
-        self.stat(|s| s.submissions += 1);
+        self.stat(|s| {
+            s.submissions += 1;
+            s.sync_s += t.elapsed().as_secs_f64();
+        });
         self.ensure_model(st)
     }
 
@@ -826,14 +844,15 @@ impl GpuScan {
 
     fn refresh_g_cache(&self, st: &mut State) -> Result<(), GpuError> {
         // The GPU marks only below the watermark: the words above it stay 0.
-        let words = st.live_words;
-        let mirror = st.mirror()?;
-        let g = mirror.download_marks_prefix(words)?;
-        let bytes = (g.len() * 4) as u64;
-        st.g_cache[..g.len()].copy_from_slice(&g);
+        let words = (st.live_words as usize).min(st.g_cache.len());
+        let mirror = st
+            .mirror
+            .as_mut()
+            .ok_or_else(|| GpuError::Internal("no heap mirror in a GPU phase".into()))?;
+        mirror.download_marks_into(&mut st.g_cache[..words])?;
         st.g_stale = false;
         self.stat(|s| {
-            s.readback_bytes += bytes;
+            s.readback_bytes += words as u64 * 4;
             s.submissions += 1;
         });
         Ok(())
@@ -913,27 +932,31 @@ impl GpuScan {
             let heap = m.heap();
             let (mut twice, mut bytes) = (0u64, 0u64);
             // Only what the GPU marked since the last merge: older marks are
-            // in `H` already (and would read as the host's own below).
-            let new: Vec<u32> = st
-                .g_cache
-                .iter()
-                .zip(&st.merged_g)
-                .map(|(&g, &old)| g & !old)
-                .collect();
+            // in `H` already (and would read as the host's own below). One
+            // pass: the new marks are formed word by word as they are ORed.
+            let live = (st.live_words as usize).min(st.g_cache.len());
+            let (g, old) = (&st.g_cache[..live], &st.merged_g[..live]);
+            let new = |w: usize| g.get(w).map_or(0, |&gw| gw & !old[w]);
+            let new64 = (0..live.div_ceil(2))
+                .map(|i| u64::from(new(2 * i)) | u64::from(new(2 * i + 1)) << 32);
             let u = &st.uploaded;
             let (settled, merge_settled) = (&mut st.settled, &mut st.merge_settled);
-            m.bits().merge_seeing(&words64(&new), |i, before, _| {
+            m.bits().merge_seeing(new64, |i, before, merged| {
+                if before & merged == 0 {
+                    return; // the common case: nothing marked on both sides
+                }
                 for half in 0..2 {
                     let w = 2 * i + half;
-                    let (Some(&nw), Some(&uw), Some(sw), Some(msw)) = (
-                        new.get(w),
-                        u.get(w),
-                        settled.get_mut(w),
-                        merge_settled.get_mut(w),
-                    ) else {
+                    let (Some(&uw), Some(sw), Some(msw)) =
+                        (u.get(w), settled.get_mut(w), merge_settled.get_mut(w))
+                    else {
                         continue;
                     };
-                    let mut both = (before >> (32 * half)) as u32 & nw & !uw & !*sw;
+                    let (before, nw) = (
+                        (before >> (32 * half)) as u32,
+                        (merged >> (32 * half)) as u32,
+                    );
+                    let mut both = before & nw & !uw & !*sw;
                     *sw |= both;
                     *msw |= both;
                     while both != 0 {
@@ -944,7 +967,7 @@ impl GpuScan {
                     }
                 }
             });
-            st.merged_g.clone_from(&st.g_cache);
+            st.merged_g[..live].copy_from_slice(&st.g_cache[..live]);
             if bytes > 0 {
                 // The GPU's batches added these bytes to the counter too, so
                 // it cannot go below zero.
@@ -960,7 +983,7 @@ impl GpuScan {
     /// End of a call: with the GPU queue empty, `H` must hold every GPU mark.
     fn settle(&self, st: &mut State, m: &Marker) -> Result<(), GpuError> {
         if st.mode == Mode::Gpu && st.queue_len() == 0 {
-            self.merge(st, m)?;
+            self.synced(|| self.merge(st, m))?;
         }
         Ok(())
     }
@@ -1223,11 +1246,11 @@ impl GpuScan {
     ) -> Result<GpuStep, GpuError> {
         if let Some(t) = self.threshold(st) {
             if st.queue_len() + host_queue_len(m, gcw) < t {
-                self.to_cpu(st, m, gcw)?;
+                self.synced(|| self.to_cpu(st, m, gcw))?;
                 return Ok(GpuStep::Retry);
             }
         }
-        self.push_host_greys(st, m, gcw)?;
+        self.synced(|| self.push_host_greys(st, m, gcw))?;
         if st.queue_len() > 0 {
             Ok(GpuStep::Ready)
         } else if hooks.flush_write_barriers(m, gcw) {
@@ -1286,7 +1309,7 @@ impl GpuScan {
                     let t = self.threshold(st).unwrap_or(u64::MAX);
                     let widen_at = t.saturating_mul(HANDOFF_HYSTERESIS);
                     if host_queue_len(m, gcw) > widen_at {
-                        self.to_gpu(st, m)?;
+                        self.synced(|| self.to_gpu(st, m))?;
                         continue;
                     }
                     let (w, widened) =
@@ -1346,7 +1369,7 @@ impl GpuScan {
                 Mode::Cpu => {
                     let t = self.threshold(st).unwrap_or(u64::MAX);
                     if host_queue_len(m, gcw) > t.saturating_mul(HANDOFF_HYSTERESIS) {
-                        self.to_gpu(st, m)?;
+                        self.synced(|| self.to_gpu(st, m))?;
                         continue;
                     }
                     let w = self.cpu_stretch_n(st, m, gcw, n - *done, hooks);
@@ -1657,12 +1680,4 @@ fn upload_slots(mirror: &mut HeapMirror, heap: &Heap, s: usize, e: usize) -> Res
         i = end;
     }
     Ok(((e - s) * 4) as u64)
-}
-
-/// The GPU's 32-bit bitmap words as the host's 64-bit words (same bytes on a
-/// little-endian host: bit `i` of word `i / 64`).
-fn words64(w32: &[u32]) -> Vec<u64> {
-    w32.chunks(2)
-        .map(|c| u64::from(c[0]) | (u64::from(c.get(1).copied().unwrap_or(0)) << 32))
-        .collect()
 }

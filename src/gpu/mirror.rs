@@ -234,6 +234,9 @@ pub struct HeapMirror {
     pub(crate) inject_lost: bool,
     /// The readback of a submitted, unfinished batch.
     pub(crate) in_flight: Option<PendingMap>,
+    /// Staging buffer for bitmap downloads, kept between them (a bitmap is
+    /// megabytes, downloaded at every merge) and grown on demand.
+    marks_staging: Option<wgpu::Buffer>,
 }
 
 impl HeapMirror {
@@ -377,6 +380,7 @@ impl HeapMirror {
             queue_len: 0,
             inject_lost: false,
             in_flight: None,
+            marks_staging: None,
         };
         // Buffers are zero-initialised by wgpu: marks clear, queue empty.
         mirror
@@ -534,25 +538,57 @@ impl HeapMirror {
     /// # Errors
     /// [`GpuError::DeviceLost`] when the device is gone (the marks with it),
     /// [`GpuError::Map`] when the readback fails otherwise.
-    pub fn download_marks(&self) -> Result<Vec<u32>, GpuError> {
-        self.download_marks_prefix(self.mark_words)
+    pub fn download_marks(&mut self) -> Result<Vec<u32>, GpuError> {
+        let mut words = vec![0; self.mark_words as usize];
+        self.download_marks_into(&mut words)?;
+        Ok(words)
     }
 
-    /// Downloads the first `words` words of the mark bitmap (at most all of
-    /// them): the objects below `32 * words`. A heap reserved far larger than
-    /// it has grown needs only the words below its allocation watermark.
+    /// Downloads the first `dst.len()` words of the mark bitmap into `dst`:
+    /// the objects below `32 * dst.len()`. A heap reserved far larger than it
+    /// has grown needs only the words below its allocation watermark. The
+    /// staging buffer is kept for the next download, so a merge costs one
+    /// copy and one map, not an allocation.
     ///
     /// # Errors
-    /// As [`HeapMirror::download_marks`].
-    pub fn download_marks_prefix(&self, words: u32) -> Result<Vec<u32>, GpuError> {
-        let bytes = u64::from(words.min(self.mark_words)) * 4;
+    /// As [`HeapMirror::download_marks`]; [`GpuError::OutOfRange`] when `dst`
+    /// is longer than the bitmap.
+    pub fn download_marks_into(&mut self, dst: &mut [u32]) -> Result<(), GpuError> {
+        self.check_range("mark words", 0, dst.len(), self.mark_words)?;
+        let bytes = dst.len() as u64 * 4;
         if bytes == 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
-        let bytes = self.read_back("mark bitmap", bytes, |encoder, staging| {
-            encoder.copy_buffer_to_buffer(&self.marks, 0, staging, 0, bytes);
+        let ctx = &self.ctx;
+        ctx.check_health()?;
+        if self.marks_staging.as_ref().is_none_or(|b| b.size() < bytes) {
+            // Drop the old one first: only one is ever needed.
+            self.marks_staging = None;
+            self.marks_staging = Some(ctx.scoped("mark bitmap", || {
+                ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("marks staging"),
+                    size: bytes,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            })?);
+        }
+        let Some(staging) = self.marks_staging.as_ref() else {
+            return Err(GpuError::Internal("no bitmap staging buffer".into()));
+        };
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("mark bitmap download"),
+            });
+        encoder.copy_buffer_to_buffer(&self.marks, 0, staging, 0, bytes);
+        ctx.scoped("mark bitmap", || {
+            ctx.queue.submit([encoder.finish()]);
         })?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
+        PendingMap::start(staging, bytes).wait_with(ctx, staging, |b| {
+            // u32 -> u8 needs no alignment: the mapped bytes land in place.
+            bytemuck::cast_slice_mut::<u32, u8>(dst).copy_from_slice(b);
+        })
     }
 
     /// Sets the allocation watermark: objects at or above `watermark` were
@@ -750,6 +786,17 @@ impl PendingMap {
         ctx: &GpuContext,
         staging: &wgpu::Buffer,
     ) -> Result<Vec<u8>, GpuError> {
+        self.wait_with(ctx, staging, <[u8]>::to_vec)
+    }
+
+    /// [`PendingMap::wait`] that hands the mapped bytes to `read` instead
+    /// of copying them out.
+    pub(crate) fn wait_with<T>(
+        self,
+        ctx: &GpuContext,
+        staging: &wgpu::Buffer,
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> Result<T, GpuError> {
         let polled = ctx.device.poll(wgpu::PollType::wait_indefinitely());
         let mapped = self.result.lock().ok().and_then(|mut r| r.take());
         ctx.check_health()?;
@@ -761,14 +808,14 @@ impl PendingMap {
             Some(Err(e)) => return Err(GpuError::Map(e.to_string())),
             None => return Err(GpuError::Map("map callback did not run".into())),
         }
-        let data = {
+        let out = {
             let view = staging
                 .get_mapped_range(0..self.bytes.max(4))
                 .map_err(|e| GpuError::Map(e.to_string()))?;
-            view[..self.bytes as usize].to_vec()
+            read(&view[..self.bytes as usize])
         };
         staging.unmap();
-        Ok(data)
+        Ok(out)
     }
 }
 
