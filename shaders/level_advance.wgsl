@@ -2,7 +2,9 @@
 //
 // Runs between scan dispatches inside one batch (one command buffer):
 //   1. consume: the ring head moves past the level's CUR_LEN items and the
-//      items the level pushed join the queue;
+//      items the level pushed join the queue; the level's items and scan
+//      work go into the level log after the control block (CTL_LOG, for a
+//      level trace);
 //   2. plan: the next level takes min(queue length, level cap, budget slots
 //      left) items from the head, unless the batch's levels are used up, the
 //      budget is reached, the queue is empty or a push overflowed — then it
@@ -14,7 +16,7 @@
 //
 // Bindings (group 0):
 //   0 params : uniform  Params               (watermark, queue capacity, chunk shifts, level cap)
-//   1 ctl    : storage  array<atomic<u32>>   read_write  control block (layout in src/gpu/layout.rs)
+//   1 ctl    : storage  array<atomic<u32>>   read_write  control block, then the level log (layout in src/gpu/layout.rs)
 //   2 args   : storage  array<u32>           read_write  indirect dispatch args (x, y, z)
 //
 // Workgroup size: 1 (a single invocation; the work is a handful of loads and stores).
@@ -45,6 +47,9 @@ const CTL_SCAN_LO: u32 = 10u;
 const CTL_ITEMS_LO: u32 = 12u;
 const CTL_LEVELS_RUN: u32 = 17u;
 const CTL_LEVEL_START_LO: u32 = 18u;
+const CTL_LOG: u32 = 32u;
+const LOG_WORDS_PER_LEVEL: u32 = 4u;
+const TRACE_LEVELS: u32 = 4095u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> ctl: array<atomic<u32>>;
@@ -74,13 +79,23 @@ fn main() {
     }
     let qlen = atomicLoad(&ctl[CTL_QUEUE_LEN]) - cur + pushed;
     add64(CTL_ITEMS_LO, cur);
+    let scan_lo = atomicLoad(&ctl[CTL_SCAN_LO]);
+    let scan_hi = atomicLoad(&ctl[CTL_SCAN_LO + 1u]);
+    // Log the level: it is level LEVELS_RUN - 1 of the batch.
+    let run = atomicLoad(&ctl[CTL_LEVELS_RUN]);
+    if cur > 0u && run >= 1u && run <= TRACE_LEVELS {
+        let at = CTL_LOG + LOG_WORDS_PER_LEVEL * (run - 1u);
+        let start_lo = atomicLoad(&ctl[CTL_LEVEL_START_LO]);
+        let start_hi = atomicLoad(&ctl[CTL_LEVEL_START_LO + 1u]);
+        atomicStore(&ctl[at], cur);
+        atomicStore(&ctl[at + 1u], scan_lo - start_lo);
+        atomicStore(&ctl[at + 2u], scan_hi - start_hi - select(0u, 1u, scan_lo < start_lo));
+    }
 
     // 2. Plan the next level.
     let left = atomicLoad(&ctl[CTL_LEVELS_LEFT]);
     let budget_lo = atomicLoad(&ctl[CTL_BUDGET_LO]);
     let budget_hi = atomicLoad(&ctl[CTL_BUDGET_LO + 1u]);
-    let scan_lo = atomicLoad(&ctl[CTL_SCAN_LO]);
-    let scan_hi = atomicLoad(&ctl[CTL_SCAN_LO + 1u]);
     let under_budget = scan_hi < budget_hi || (scan_hi == budget_hi && scan_lo < budget_lo);
     let overflowed = atomicLoad(&ctl[CTL_OVERFLOW]) != 0u;
 

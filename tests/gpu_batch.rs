@@ -185,3 +185,55 @@ fn submitted_batch_overlaps_host_work_and_guards_the_queue() {
         None
     );
 }
+
+#[test]
+fn level_trace_times_every_level_of_a_batch() {
+    let Some(ctx) = gpu(GpuOptions {
+        trace_levels: true,
+        ..GpuOptions::default()
+    }) else {
+        return;
+    };
+    // lavapipe and every desktop driver have in-pass timestamps; an adapter
+    // without them must say so rather than trace nothing silently.
+    if !ctx.traces_levels() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI's adapter cannot trace levels"
+        );
+        return;
+    }
+    // A complete 4-ary tree of 5 levels: 1, 4, 16, 64 and 256 items, each
+    // scanning 4 slots (32 bytes of scan work) per item.
+    let heap = Heap::kary(341, 4);
+    let mut m = mirror(&ctx, &heap);
+    push_roots(&mut m, &heap, &[0]);
+    // Two batches: three levels, then the rest.
+    let first = m.run_batch(u64::MAX, 3).expect("batch");
+    let trace1 = m.level_trace().to_vec();
+    let second = m.run_batch(u64::MAX, 100).expect("batch");
+    let trace2 = m.level_trace().to_vec();
+    assert_eq!((first.levels_run, second.levels_run), (3, 2));
+    let items: Vec<u64> = trace1.iter().chain(&trace2).map(|l| l.items).collect();
+    assert_eq!(items, [1, 4, 16, 64, 256]);
+    for (trace, c) in [(&trace1, first), (&trace2, second)] {
+        for l in trace {
+            assert_eq!(l.scan_work, 32 * l.items, "{l:?}");
+            assert!(l.gpu_s > 0.0 && l.gpu_s < 10.0, "{l:?}");
+        }
+        assert_eq!(trace.iter().map(|l| l.scan_work).sum::<u64>(), c.scan_work);
+        assert_eq!(
+            trace.iter().map(|l| l.items).sum::<u64>(),
+            c.objects_scanned
+        );
+        // The readback grew by the log and the timestamps.
+        assert!(c.readback_bytes > 64 * 1024, "{c:?}");
+    }
+    // Without tracing there is no trace and the readback is the block alone.
+    let ctx = gpu(GpuOptions::default()).expect("the adapter opened once");
+    let mut m = mirror(&ctx, &heap);
+    push_roots(&mut m, &heap, &[0]);
+    let c = m.run_batch(u64::MAX, 100).expect("batch");
+    assert!(m.level_trace().is_empty());
+    assert_eq!(c.readback_bytes, 128);
+}

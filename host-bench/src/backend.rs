@@ -158,6 +158,50 @@ pub struct GpuFigures {
     pub sync_s: f64,
     /// Levels the last batch ran (the BFS depth it covered).
     pub levels: u32,
+    /// The scan kernel: "scan_subgroup" or "scan_atomic".
+    pub kernel: &'static str,
+    /// With `--trace-levels`: the GPU time of this mark's levels, grouped
+    /// by width; `None` without it or where the adapter cannot trace.
+    pub level_profile: Option<Vec<LevelBucket>>,
+}
+
+/// The levels of one mark whose widths (items scanned) lie in
+/// `[min_items, max_items]`, a power-of-two range, summed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LevelBucket {
+    /// Narrowest width in the bucket's range.
+    pub min_items: u64,
+    /// Widest width in the bucket's range.
+    pub max_items: u64,
+    /// Levels in the bucket.
+    pub levels: u64,
+    /// Items they scanned.
+    pub items: u64,
+    /// Their scan work (8 bytes per slot, Go's units).
+    pub scan_work: u64,
+    /// Their GPU time in seconds (timestamps around each level).
+    pub gpu_s: f64,
+}
+
+/// Groups a level trace into power-of-two width buckets, narrowest first:
+/// a deep narrow tail of thousands of levels stays a row or two, and the
+/// buckets show at a glance where the GPU's time goes.
+#[cfg(feature = "gpu")]
+fn level_profile(trace: &[gpumark::gpu::LevelSample]) -> Vec<LevelBucket> {
+    let mut buckets: BTreeMap<u32, LevelBucket> = BTreeMap::new();
+    for l in trace {
+        let k = 63 - l.items.max(1).leading_zeros();
+        let b = buckets.entry(k).or_insert_with(|| LevelBucket {
+            min_items: 1 << k,
+            max_items: (1u64 << k).saturating_mul(2) - 1,
+            ..LevelBucket::default()
+        });
+        b.levels += 1;
+        b.items += l.items;
+        b.scan_work += l.scan_work;
+        b.gpu_s += l.gpu_s;
+    }
+    buckets.into_values().collect()
 }
 
 /// Resources built once per invocation and shared by every mark: thread
@@ -194,13 +238,12 @@ impl MarkContext {
         })
     }
 
-    /// Opens the device of every GPU backend in `backends`, with `offload`
-    /// as the hand-off policy.
+    /// Opens the device of every GPU backend in `backends` with `settings`.
     #[cfg(feature = "gpu")]
     pub fn open_gpus(
         &mut self,
         backends: &[Backend],
-        offload: Offload,
+        settings: GpuSettings,
     ) -> Result<(), (Backend, Unavailable)> {
         use gpumark::gpu::{GpuOptions, GpuScan, GpuScanOptions, OffloadPolicy};
         for &b in backends {
@@ -212,9 +255,11 @@ impl MarkContext {
             let opts = GpuScanOptions {
                 gpu: GpuOptions {
                     backend: api.choice(),
+                    allow_subgroups: settings.kernel == ScanKernel::Auto,
+                    trace_levels: settings.trace_levels,
                     ..GpuOptions::default()
                 },
-                policy: match offload {
+                policy: match settings.offload {
                     Offload::Auto => OffloadPolicy::Auto,
                     Offload::Always => OffloadPolicy::Always,
                 },
@@ -240,13 +285,37 @@ impl MarkContext {
     pub fn open_gpus(
         &mut self,
         backends: &[Backend],
-        _offload: Offload,
+        _settings: GpuSettings,
     ) -> Result<(), (Backend, Unavailable)> {
         match backends.iter().find(|b| b.is_gpu()) {
             Some(&b) => Err((b, Unavailable::NoGpuFeature)),
             None => Ok(()),
         }
     }
+}
+
+/// How GPU backends are set up: `--offload`, `--scan-kernel` and
+/// `--trace-levels`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GpuSettings {
+    /// Who scans narrow frontiers.
+    pub offload: Offload,
+    /// Which scan kernel.
+    pub kernel: ScanKernel,
+    /// Time every level with GPU timestamps.
+    pub trace_levels: bool,
+}
+
+/// `--scan-kernel`: which WGSL scan kernel a GPU backend runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScanKernel {
+    /// `scan_subgroup` where the adapter has subgroup operations, else
+    /// `scan_atomic`.
+    #[default]
+    Auto,
+    /// `scan_atomic` (one queue reservation per newly marked object), to
+    /// compare against the subgroup kernel on the same adapter.
+    Atomic,
 }
 
 /// `--offload`: who scans narrow frontiers on a GPU backend.
@@ -446,6 +515,11 @@ impl Backend {
                         gpu_s: st.gpu_s,
                         sync_s: st.sync_s,
                         levels: st.last_batch.map_or(0, |b| b.levels_run),
+                        kernel: gpu.context().scan_kernel(),
+                        level_profile: gpu
+                            .context()
+                            .traces_levels()
+                            .then(|| level_profile(&st.level_trace)),
                     }),
                 })
             }

@@ -12,7 +12,7 @@
 //! the starting live heap and default to one heap ([`CONCURRENT_SHAPE`],
 //! [`CONCURRENT_OBJECTS`]) rather than the suite's fifteen.
 
-use crate::backend::{parse_backend, BackendArg, Offload};
+use crate::backend::{parse_backend, BackendArg, GpuSettings, Offload, ScanKernel};
 use clap::{ArgGroup, Parser, ValueEnum};
 use gpumark::heap::Shape;
 use gpumark::import::{Format, RootChoice};
@@ -179,6 +179,19 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Offload::Auto)]
     pub offload: Offload,
 
+    /// GPU backends: `auto` runs the subgroup scan kernel where the adapter
+    /// has subgroup operations; `atomic` runs the portable kernel, to compare
+    /// the two on one adapter
+    #[arg(long, value_enum, default_value_t = ScanKernel::Auto)]
+    pub scan_kernel: ScanKernel,
+
+    /// GPU backends: time every level with GPU timestamps and report where
+    /// the GPU's time goes by level width (a table after the results, and
+    /// `gpu.level_profile` in the JSON). Adds a timestamp between levels;
+    /// an adapter without in-pass timestamps reports none
+    #[arg(long)]
+    pub trace_levels: bool,
+
     /// Untimed warm-up marks before the timed ones
     #[arg(long, default_value_t = 1, conflicts_with = "concurrent")]
     pub warmup: usize,
@@ -239,6 +252,15 @@ impl Args {
     /// Whether marks are verified.
     pub fn verify(&self) -> bool {
         !self.no_verify
+    }
+
+    /// How GPU backends are set up.
+    pub fn gpu_settings(&self) -> GpuSettings {
+        GpuSettings {
+            offload: self.offload,
+            kernel: self.scan_kernel,
+            trace_levels: self.trace_levels,
+        }
     }
 
     /// The output directory, if files are to be written.

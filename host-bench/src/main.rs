@@ -73,7 +73,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
         threads: plan.threads.iter().copied().max().unwrap_or(1),
         source,
     })?;
-    ctx.open_gpus(&plan.backends, plan.offload)
+    ctx.open_gpus(&plan.backends, plan.gpu)
         .map_err(|(b, reason)| BenchError::BackendUnavailable {
             backend: b.name(),
             reason,
@@ -98,6 +98,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
     if !runs.is_empty() {
         text.push_str(&report::stw_imports_text(runs));
         text.push_str(&report::table(runs));
+        text.push_str(&report::level_profile_text(runs));
     }
     if !report.concurrent.is_empty() {
         if !text.is_empty() {

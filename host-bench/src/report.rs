@@ -584,6 +584,55 @@ pub fn imports_text<'a>(
     out
 }
 
+/// `--trace-levels`: for each GPU run, where its last timed mark's GPU time
+/// went, by level width. Empty when no run has a level profile.
+pub fn level_profile_text(runs: &[Run]) -> String {
+    use Align::*;
+    let mut out = String::new();
+    for r in runs {
+        let Some(buckets) = r.gpu.as_ref().and_then(|g| g.level_profile.as_ref()) else {
+            continue;
+        };
+        let total: f64 = buckets.iter().map(|b| b.gpu_s).sum();
+        out.push_str(&format!(
+            "\nGPU time by level width: {} on {} {}, {} threads (last timed mark)\n",
+            r.backend, r.shape, r.objects, r.threads
+        ));
+        let mut t = Table::new(vec![
+            ("items/level", Left),
+            ("levels", Right),
+            ("items", Right),
+            ("slots", Right),
+            ("GPU ms", Right),
+            ("share", Right),
+            ("M slots/s", Right),
+        ]);
+        for b in buckets {
+            let slots = b.scan_work / 8;
+            t.row(vec![
+                match b.min_items == b.max_items {
+                    true => b.min_items.to_string(),
+                    false => format!("{}-{}", b.min_items, b.max_items),
+                },
+                b.levels.to_string(),
+                b.items.to_string(),
+                slots.to_string(),
+                fmt_ms(b.gpu_s),
+                format!("{:.1}%", 100.0 * b.gpu_s / total.max(f64::MIN_POSITIVE)),
+                match b.gpu_s > 0.0 {
+                    true => format!("{:.1}", slots as f64 / b.gpu_s / 1e6),
+                    false => "-".into(),
+                },
+            ]);
+        }
+        out.push_str(&t.render());
+        if buckets.is_empty() {
+            out.push_str("(no GPU levels ran)\n");
+        }
+    }
+    out
+}
+
 /// [`imports_text`] of stop-the-world runs.
 pub fn stw_imports_text(runs: &[Run]) -> String {
     imports_text(runs.iter().map(|r| (&r.heap, r.seed, &r.import)))

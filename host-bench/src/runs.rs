@@ -20,7 +20,7 @@
 //! see [`crate::concurrent`]): `--mutators`/`--cycles`, or the short run the
 //! default suite ends with.
 
-use crate::backend::{resolve, Backend, BackendArg, MarkContext, Offload};
+use crate::backend::{resolve, Backend, BackendArg, GpuSettings, MarkContext};
 use crate::cli::{Args, EdgeRoots, ShapeArg, CONCURRENT_OBJECTS, DEFAULT_CYCLES, DEFAULT_MUTATORS};
 use crate::concurrent::{self, ConcurrentSpec};
 use crate::error::BenchError;
@@ -199,8 +199,8 @@ pub struct Plan {
     pub warmup: usize,
     /// Timed marks per run.
     pub reps: usize,
-    /// Hand-off policy of GPU backends.
-    pub offload: Offload,
+    /// How GPU backends are set up.
+    pub gpu: GpuSettings,
     /// Verify every mark.
     pub verify: bool,
     /// Save the (single) built heap here.
@@ -274,7 +274,7 @@ impl Plan {
                 backends: Vec::new(),
                 warmup: 0,
                 reps: 0,
-                offload: args.offload,
+                gpu: args.gpu_settings(),
                 verify: args.verify(),
                 save: None,
                 concurrent: Some(ConcurrentPlan {
@@ -308,7 +308,7 @@ impl Plan {
             backends,
             warmup: args.warmup,
             reps: args.reps,
-            offload: args.offload,
+            gpu: args.gpu_settings(),
             verify: args.verify(),
             save: args.save.clone(),
             concurrent: args

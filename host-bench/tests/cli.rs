@@ -158,6 +158,63 @@ fn gpu_backend_says_why_it_is_missing() {
 }
 
 #[test]
+fn gpu_run_reports_its_kernel_and_level_profile() {
+    if !cfg!(feature = "gpu") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let o = bench_in(
+        dir.path(),
+        &[
+            "--backend",
+            "vulkan",
+            "--offload",
+            "always",
+            "--scan-kernel",
+            "atomic",
+            "--trace-levels",
+            "--shape",
+            "random",
+            "--objects",
+            "3000",
+            "--reps",
+            "1",
+            "--json",
+            "r.json",
+            "--no-out",
+        ],
+    );
+    if !o.status.success()
+        && std::env::var_os("CI").is_none()
+        && stderr(&o).contains("no vulkan adapter was found")
+    {
+        return; // no Vulkan driver here; CI installs lavapipe
+    }
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("GPU time by level width: vulkan on random 3000"));
+    let json = std::fs::read_to_string(dir.path().join("r.json")).expect("the report");
+    let r: Value = serde_json::from_str(json.lines().next().expect("a record")).unwrap();
+    let gpu = &r["gpu"];
+    assert_eq!(gpu["kernel"], "scan_atomic");
+    assert_eq!(gpu["gpu_scan_fraction"], 1.0);
+    let buckets = gpu["level_profile"].as_array().expect("a level profile");
+    let sum = |k: &str| buckets.iter().map(|b| b[k].as_u64().unwrap()).sum::<u64>();
+    // Every marked object of a random heap has slots, and with `always` the
+    // GPU scanned each once; one batch ran all the levels.
+    assert_eq!(sum("items"), r["marked"].as_u64().unwrap());
+    assert_eq!(sum("levels"), gpu["levels"].as_u64().unwrap());
+    for b in buckets {
+        let (lo, hi) = (
+            b["min_items"].as_u64().unwrap(),
+            b["max_items"].as_u64().unwrap(),
+        );
+        let (levels, items) = (b["levels"].as_u64().unwrap(), b["items"].as_u64().unwrap());
+        assert!(levels * lo <= items && items <= levels * hi, "{b}");
+        assert!(b["gpu_s"].as_f64().unwrap() > 0.0, "{b}");
+    }
+}
+
+#[test]
 fn bad_values_are_rejected_clearly() {
     fails_with(&["--shape", "blob"], "invalid value 'blob' for '--shape");
     fails_with(&["--shape", "blob"], "random, list, tree, wide, powerlaw");

@@ -131,9 +131,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex, MutexGuard, Once, TryLockError, Weak};
 use std::time::Instant;
 
-use super::layout::CTL_WORDS;
 use super::{
-    AdapterDescription, BatchCounters, GpuContext, GpuError, GpuOptions, HeapMirror,
+    AdapterDescription, BatchCounters, GpuContext, GpuError, GpuOptions, HeapMirror, LevelSample,
     MirrorCapacity, ObjectInfo, OffloadModel, OffloadPolicy, MAX_BATCH_LEVELS, OBLET_SLOTS,
     SCAN_WORK_PER_SLOT,
 };
@@ -232,6 +231,9 @@ pub struct GpuScanStats {
     pub duplicates: u64,
     /// The counters of the last batch.
     pub last_batch: Option<BatchCounters>,
+    /// Every level of every batch, in order, when the context traces levels
+    /// ([`GpuOptions::trace_levels`]); empty otherwise.
+    pub level_trace: Vec<LevelSample>,
     /// Set when the device was lost (or failed otherwise) during a phase:
     /// the error, as reported once on stderr.
     pub device_lost: Option<String>,
@@ -879,6 +881,10 @@ impl GpuScan {
         let t = Instant::now();
         let c = mirror.run_batch(budget, levels)?;
         let secs = t.elapsed().as_secs_f64();
+        let trace = mirror.level_trace();
+        if !trace.is_empty() {
+            self.stat(|s| s.level_trace.extend_from_slice(trace));
+        }
         self.queued.store(c.queue_len, Release);
 
         m.heap_scan_work.fetch_add(c.scan_work as i64, Relaxed);
@@ -909,7 +915,7 @@ impl GpuScan {
         self.stat(|s| {
             s.batches += 1;
             s.submissions += 1;
-            s.readback_bytes += u64::from(CTL_WORDS) * 4;
+            s.readback_bytes += c.readback_bytes;
             s.gpu_s += secs;
             s.gpu_scan_work += c.scan_work;
             s.last_batch = Some(c);

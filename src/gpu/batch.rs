@@ -22,9 +22,10 @@
 
 use super::device::GpuContext;
 use super::layout::{
-    CTL_BATCH_FIRST, CTL_BATCH_LAST, CTL_BUDGET_LO, CTL_BYTES_LO, CTL_ITEMS_LO, CTL_LEVELS_LEFT,
-    CTL_LEVELS_RUN, CTL_LEVEL_START_LO, CTL_MARKED, CTL_OVERFLOW, CTL_QUEUE_LEN, CTL_SCAN_LO,
-    CTL_WORDS, OBJ_CHUNKS, QUEUE_CHUNKS, SLOT_CHUNKS,
+    CTL_BATCH_FIRST, CTL_BATCH_LAST, CTL_BUDGET_LO, CTL_BUFFER_WORDS, CTL_BYTES_LO, CTL_ITEMS_LO,
+    CTL_LEVELS_LEFT, CTL_LEVELS_RUN, CTL_LEVEL_START_LO, CTL_LOG, CTL_MARKED, CTL_OVERFLOW,
+    CTL_QUEUE_LEN, CTL_SCAN_LO, CTL_WORDS, LOG_WORDS_PER_LEVEL, OBJ_CHUNKS, QUEUE_CHUNKS,
+    SLOT_CHUNKS, TRACE_LEVELS,
 };
 use super::mirror::{Chunked, HeapMirror, PendingMap};
 use super::{shaders, GpuError, MAX_BATCH_LEVELS, SCAN_WORK_PER_SLOT};
@@ -52,6 +53,23 @@ pub struct BatchCounters {
     /// stopped within this much of its budget (`scan_work - last_level_scan_work
     /// < budget` whenever the budget is what stopped it).
     pub last_level_scan_work: u64,
+    /// Bytes the batch read back: the control block, plus the level log and
+    /// timestamps when levels are traced.
+    pub readback_bytes: u64,
+}
+
+/// One level of a traced batch ([`crate::gpu::GpuOptions::trace_levels`]):
+/// how much it scanned and how long the GPU took, from the timestamp before
+/// the dispatch that planned it to the one before the next level's (so the
+/// planning dispatch and the barriers between them are included).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LevelSample {
+    /// Grey items (objects or oblets) the level scanned.
+    pub items: u64,
+    /// Scan work in Go's units: 8 bytes per slot scanned.
+    pub scan_work: u64,
+    /// GPU time of the level in seconds.
+    pub gpu_s: f64,
 }
 
 /// The two compute pipelines and their bind groups (fixed for a mirror's
@@ -160,12 +178,12 @@ impl Pipelines {
             layout: &scan_layout,
             entries: &scan_entries,
         });
-        let (scan_label, scan_src) = if ctx.subgroups {
-            ("scan_subgroup", shaders::SCAN_SUBGROUP)
+        let scan_src = if ctx.subgroups {
+            shaders::SCAN_SUBGROUP
         } else {
-            ("scan_atomic", shaders::SCAN_ATOMIC)
+            shaders::SCAN_ATOMIC
         };
-        let scan = pipeline(device, scan_label, scan_src, &scan_layout);
+        let scan = pipeline(device, ctx.scan_kernel(), scan_src, &scan_layout);
 
         // Advance: params, ctl, args.
         let advance_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -210,6 +228,7 @@ impl Pipelines {
     }
 }
 
+/// The 64-bit value at `words[lo]` (low word) and `words[lo + 1]`.
 fn u64_at(ctl: &[u32], lo: u32) -> u64 {
     u64::from(ctl[lo as usize]) | (u64::from(ctl[lo as usize + 1]) << 32)
 }
@@ -292,7 +311,13 @@ impl HeapMirror {
                 label: Some("mark levels"),
                 timestamp_writes: None,
             });
-            for _ in 0..max_levels {
+            let trace = self.trace.as_ref();
+            for level in 0..max_levels {
+                // Timestamp k starts level k; the one starting level
+                // TRACE_LEVELS (if the batch has it) ends the last traced one.
+                if let Some(t) = trace.filter(|_| level <= TRACE_LEVELS) {
+                    pass.write_timestamp(&t.queries, level);
+                }
                 pass.set_pipeline(&p.advance);
                 pass.set_bind_group(0, &p.advance_bind, &[]);
                 pass.dispatch_workgroups(1, 1, 1);
@@ -305,9 +330,36 @@ impl HeapMirror {
             pass.set_pipeline(&p.advance);
             pass.set_bind_group(0, &p.advance_bind, &[]);
             pass.dispatch_workgroups(1, 1, 1);
+            if let Some(t) = trace.filter(|_| max_levels <= TRACE_LEVELS) {
+                pass.write_timestamp(&t.queries, max_levels);
+            }
         }
-        let ctl_bytes = u64::from(CTL_WORDS) * 4;
-        encoder.copy_buffer_to_buffer(&self.ctl, 0, &self.ctl_staging, 0, ctl_bytes);
+        let ctl_bytes = match &self.trace {
+            None => u64::from(CTL_WORDS) * 4,
+            Some(t) => {
+                // The whole control buffer (block and level log), then the
+                // timestamps.
+                let n = max_levels.min(TRACE_LEVELS) + 1;
+                let log_bytes = u64::from(CTL_BUFFER_WORDS) * 4;
+                encoder.resolve_query_set(&t.queries, 0..n, &t.resolved, 0);
+                let ts_bytes = u64::from(n) * u64::from(wgpu::QUERY_SIZE);
+                encoder.copy_buffer_to_buffer(
+                    &t.resolved,
+                    0,
+                    &self.ctl_staging,
+                    log_bytes,
+                    ts_bytes,
+                );
+                log_bytes + ts_bytes
+            }
+        };
+        encoder.copy_buffer_to_buffer(
+            &self.ctl,
+            0,
+            &self.ctl_staging,
+            0,
+            ctl_bytes.min(u64::from(CTL_BUFFER_WORDS) * 4),
+        );
         self.ctx.scoped("mark batch", || {
             self.ctx.queue.submit([encoder.finish()]);
         })?;
@@ -327,6 +379,9 @@ impl HeapMirror {
         let bytes = pending.wait(&self.ctx, &self.ctl_staging)?;
         let ctl: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
         self.absorb_ctl(&ctl);
+        if self.trace.is_some() {
+            self.last_trace = self.parse_trace(&ctl);
+        }
         if ctl[CTL_OVERFLOW as usize] != 0 {
             return Err(GpuError::QueueOverflow {
                 capacity: u64::from(self.params.queue_cap),
@@ -342,6 +397,33 @@ impl HeapMirror {
             last_level_scan_work: u64_at(&ctl, CTL_SCAN_LO)
                 .saturating_sub(u64_at(&ctl, CTL_LEVEL_START_LO))
                 * SCAN_WORK_PER_SLOT,
+            readback_bytes: bytes.len() as u64,
         }))
+    }
+
+    /// The level trace of the last finished batch: one sample per level it
+    /// ran, up to [`TRACE_LEVELS`] of them; empty when the context does not
+    /// trace levels ([`crate::gpu::GpuContext::traces_levels`]).
+    pub fn level_trace(&self) -> &[LevelSample] {
+        &self.last_trace
+    }
+
+    /// Reads a traced batch's readback: the level log in the control buffer
+    /// and the timestamps after it.
+    fn parse_trace(&self, words: &[u32]) -> Vec<LevelSample> {
+        let run = words[CTL_LEVELS_RUN as usize].min(TRACE_LEVELS);
+        let ts_at = CTL_BUFFER_WORDS as usize;
+        let ns_per_tick = f64::from(self.ctx.queue.get_timestamp_period());
+        let tick = |k: u32| u64_at(words, ts_at as u32 + 2 * k);
+        (0..run)
+            .map(|k| {
+                let at = CTL_LOG + LOG_WORDS_PER_LEVEL * k;
+                LevelSample {
+                    items: u64::from(words[at as usize]),
+                    scan_work: u64_at(words, at + 1) * SCAN_WORK_PER_SLOT,
+                    gpu_s: tick(k + 1).saturating_sub(tick(k)) as f64 * ns_per_tick * 1e-9,
+                }
+            })
+            .collect()
     }
 }

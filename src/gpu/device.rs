@@ -114,6 +114,11 @@ pub struct GpuOptions {
     /// [`wgpu::Features::SUBGROUP`] (default `true`). `false` forces the
     /// portable kernel, so tests can run both on one adapter.
     pub allow_subgroups: bool,
+    /// Time every level of every batch with GPU timestamps (a level trace,
+    /// [`crate::gpu::LevelSample`]), where the adapter has
+    /// [`wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES`] (default `false`:
+    /// a timestamp between levels costs a little, and is for diagnosis).
+    pub trace_levels: bool,
 }
 
 impl Default for GpuOptions {
@@ -123,6 +128,7 @@ impl Default for GpuOptions {
             adapter_name: None,
             max_binding_bytes: None,
             allow_subgroups: true,
+            trace_levels: false,
         }
     }
 }
@@ -203,6 +209,9 @@ pub struct GpuContext {
     /// `min(adapter binding limit, max_buffer_size, options override)`.
     pub(crate) max_binding_bytes: u64,
     pub(crate) subgroups: bool,
+    /// Level traces are on: [`GpuOptions::trace_levels`] and the adapter's
+    /// timestamp features.
+    pub(crate) trace_levels: bool,
     pub(crate) health: Arc<Mutex<DeviceHealth>>,
 }
 
@@ -284,11 +293,16 @@ impl GpuContext {
         }
         let subgroups =
             options.allow_subgroups && adapter.features().contains(wgpu::Features::SUBGROUP);
-        let required_features = if subgroups {
-            wgpu::Features::SUBGROUP
-        } else {
-            wgpu::Features::empty()
-        };
+        let timestamps =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
+        let trace_levels = options.trace_levels && adapter.features().contains(timestamps);
+        let mut required_features = wgpu::Features::empty();
+        if subgroups {
+            required_features |= wgpu::Features::SUBGROUP;
+        }
+        if trace_levels {
+            required_features |= timestamps;
+        }
 
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
@@ -334,6 +348,7 @@ impl GpuContext {
             limits,
             max_binding_bytes,
             subgroups,
+            trace_levels,
             health,
         })
     }
@@ -364,6 +379,22 @@ impl GpuContext {
     /// [`wgpu::Features::SUBGROUP`] and [`GpuOptions::allow_subgroups`] was set).
     pub fn uses_subgroups(&self) -> bool {
         self.subgroups
+    }
+
+    /// The scan kernel in use: `"scan_subgroup"` or `"scan_atomic"` (see
+    /// [`GpuContext::uses_subgroups`]).
+    pub fn scan_kernel(&self) -> &'static str {
+        if self.subgroups {
+            "scan_subgroup"
+        } else {
+            "scan_atomic"
+        }
+    }
+
+    /// Whether batches record a level trace ([`GpuOptions::trace_levels`]
+    /// was set and the adapter has the timestamp features it needs).
+    pub fn traces_levels(&self) -> bool {
+        self.trace_levels
     }
 
     /// The largest storage binding the mirror will create, in bytes: the

@@ -4,7 +4,7 @@
 //! unit test `shader_constants_match_host` reads them back out of each shader
 //! with naga and compares them with these, so the copies cannot drift.
 //!
-//! ## The control block (`ctl`, `CTL_WORDS` × `u32`, all atomics on the GPU)
+//! ## The control block (`ctl`, `CTL_WORDS` × `u32`, all atomics on the GPU, then the level log)
 //!
 //! Queue state lives on the GPU between batches; the host mirrors `HEAD` and
 //! `QUEUE_LEN` from each readback and writes `QUEUE_LEN` back when it pushes
@@ -53,8 +53,23 @@ pub(crate) const CTL_LEVELS_RUN: u32 = 17;
 pub(crate) const CTL_LEVEL_START_LO: u32 = 18;
 /// Last word reset by the host at batch start.
 pub(crate) const CTL_BATCH_LAST: u32 = 19;
-/// Words in the control block (padded to 128 bytes).
+/// Words in the control block proper (padded to 128 bytes): what every
+/// batch reads back.
 pub(crate) const CTL_WORDS: u32 = 32;
+/// The level log follows the control block in the same buffer: for level
+/// `k` of a batch (`k` < [`TRACE_LEVELS`]), words `CTL_LOG + 4k ..` hold the
+/// items it scanned and its scan work in slots (lo, hi), written by
+/// `level_advance` when it consumes the level (word 3 is padding). Only a
+/// level trace reads it back ([`crate::gpu::LevelSample`]).
+pub(crate) const CTL_LOG: u32 = CTL_WORDS;
+/// Words per level in the level log.
+pub(crate) const LOG_WORDS_PER_LEVEL: u32 = 4;
+/// Levels per batch the level log (and a level trace) covers: one timestamp
+/// query before each of them and one after the last fill a query set of
+/// wgpu's maximum size.
+pub(crate) const TRACE_LEVELS: u32 = wgpu::QUERY_SET_MAX_QUERIES - 1;
+/// Words in the control buffer: the block and the level log.
+pub(crate) const CTL_BUFFER_WORDS: u32 = CTL_LOG + LOG_WORDS_PER_LEVEL * TRACE_LEVELS;
 
 /// Uniform block shared by both kernels (`Params` in WGSL).
 ///

@@ -38,10 +38,11 @@ use std::sync::{Arc, Mutex};
 
 use bytemuck::{Pod, Zeroable};
 
-use super::batch::Pipelines;
+use super::batch::{LevelSample, Pipelines};
 use super::device::GpuContext;
 use super::layout::{
-    Params, CTL_HEAD, CTL_QUEUE_LEN, CTL_WORDS, OBJ_CHUNKS, QUEUE_CHUNKS, SLOT_CHUNKS,
+    Params, CTL_BUFFER_WORDS, CTL_HEAD, CTL_QUEUE_LEN, CTL_WORDS, OBJ_CHUNKS, QUEUE_CHUNKS,
+    SLOT_CHUNKS, TRACE_LEVELS,
 };
 use super::{GpuError, GreyItem, OBLET_SLOTS, WORKGROUP_SIZE};
 
@@ -237,6 +238,43 @@ pub struct HeapMirror {
     /// Staging buffer for bitmap downloads, kept between them (a bitmap is
     /// megabytes, downloaded at every merge) and grown on demand.
     marks_staging: Option<wgpu::Buffer>,
+    /// Timestamp queries, when the context traces levels.
+    pub(crate) trace: Option<LevelTrace>,
+    /// The level trace of the last finished batch.
+    pub(crate) last_trace: Vec<LevelSample>,
+}
+
+/// What a level trace needs on the device: a timestamp query before each
+/// traced level and after the last, and the buffer they resolve into.
+#[derive(Debug)]
+pub(crate) struct LevelTrace {
+    pub(crate) queries: wgpu::QuerySet,
+    pub(crate) resolved: wgpu::Buffer,
+}
+
+impl LevelTrace {
+    /// Timestamps per batch: one before each traced level, one after.
+    pub(crate) const QUERIES: u32 = TRACE_LEVELS + 1;
+    /// Bytes of a traced batch's readback: the control buffer (block and
+    /// level log), then the timestamps.
+    pub(crate) const READBACK_BYTES: u64 =
+        CTL_BUFFER_WORDS as u64 * 4 + Self::QUERIES as u64 * wgpu::QUERY_SIZE as u64;
+
+    fn new(device: &wgpu::Device) -> LevelTrace {
+        LevelTrace {
+            queries: device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("level timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: Self::QUERIES,
+            }),
+            resolved: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("level timestamps resolved"),
+                size: u64::from(Self::QUERIES) * u64::from(wgpu::QUERY_SIZE),
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+        }
+    }
 }
 
 impl HeapMirror {
@@ -305,49 +343,56 @@ impl HeapMirror {
         };
 
         let device = &ctx.device;
-        let (params_buf, marks, ctl, ctl_staging, args) = ctx.scoped("control buffers", || {
-            // Uniform block, rewritten by set_watermark.
-            let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("params"),
-                size: std::mem::size_of::<Params>() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            // Mark bitmap: bound read-write by the scan kernel, copied in and out by the host.
-            let marks = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("mark bitmap"),
-                size: mark_bytes.max(16),
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_DST
-                    | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            // Control block: queue state and batch counters (layout.rs).
-            let ctl = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("control block"),
-                size: u64::from(CTL_WORDS) * 4,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_DST
-                    | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            // The one small buffer a batch maps to read its counters.
-            let ctl_staging = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("control block readback"),
-                size: u64::from(CTL_WORDS) * 4,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            // Indirect args of the scan dispatch: written only by level_advance,
-            // never bound by the dispatch that consumes them.
-            let args = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("scan dispatch args"),
-                size: 16,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::INDIRECT,
-                mapped_at_creation: false,
-            });
-            (params_buf, marks, ctl, ctl_staging, args)
-        })?;
+        let (params_buf, marks, ctl, ctl_staging, args, trace) =
+            ctx.scoped("control buffers", || {
+                // Uniform block, rewritten by set_watermark.
+                let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("params"),
+                    size: std::mem::size_of::<Params>() as u64,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                // Mark bitmap: bound read-write by the scan kernel, copied in and out by the host.
+                let marks = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("mark bitmap"),
+                    size: mark_bytes.max(16),
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_DST
+                        | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                });
+                // Control block: queue state and batch counters, then the level
+                // log (layout.rs).
+                let ctl = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("control block"),
+                    size: u64::from(CTL_BUFFER_WORDS) * 4,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_DST
+                        | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                });
+                // The one small buffer a batch maps to read its counters (and,
+                // tracing, the level log and the timestamps after them).
+                let ctl_staging = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("control block readback"),
+                    size: match ctx.trace_levels {
+                        false => u64::from(CTL_WORDS) * 4,
+                        true => LevelTrace::READBACK_BYTES,
+                    },
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                // Indirect args of the scan dispatch: written only by level_advance,
+                // never bound by the dispatch that consumes them.
+                let args = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("scan dispatch args"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::INDIRECT,
+                    mapped_at_creation: false,
+                });
+                let trace = ctx.trace_levels.then(|| LevelTrace::new(device));
+                (params_buf, marks, ctl, ctl_staging, args, trace)
+            })?;
 
         let pipelines = ctx.scoped("pipelines", || {
             Pipelines::new(
@@ -381,6 +426,8 @@ impl HeapMirror {
             inject_lost: false,
             in_flight: None,
             marks_staging: None,
+            trace,
+            last_trace: Vec::new(),
         };
         // Buffers are zero-initialised by wgpu: marks clear, queue empty.
         mirror

@@ -104,7 +104,7 @@ mod offload;
 mod shaders;
 
 pub use backend::{GpuScan, GpuScanOptions, GpuScanStats};
-pub use batch::BatchCounters;
+pub use batch::{BatchCounters, LevelSample};
 pub use device::{AdapterDescription, BackendChoice, GpuContext, GpuOptions};
 pub use mirror::{HeapMirror, MirrorCapacity, ObjectInfo};
 pub use offload::{OffloadModel, OffloadPolicy};

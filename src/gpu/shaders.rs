@@ -110,6 +110,9 @@ mod tests {
             ("CTL_BYTES_LO", CTL_BYTES_LO),
             ("CTL_LEVELS_RUN", CTL_LEVELS_RUN),
             ("CTL_LEVEL_START_LO", CTL_LEVEL_START_LO),
+            ("CTL_LOG", CTL_LOG),
+            ("LOG_WORDS_PER_LEVEL", LOG_WORDS_PER_LEVEL),
+            ("TRACE_LEVELS", TRACE_LEVELS),
         ];
         let mut seen = vec![0; expected.len()];
         for (file, src) in shader_files() {
