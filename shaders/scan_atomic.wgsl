@@ -39,11 +39,12 @@ fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
 ) {
     // 1. This invocation's item and its slot run.
+    let lvl = load_level_state(lid);
     let idx = wid.x * WORKGROUP_SIZE + lid;
     var len = 0u;
     var start = 0u;
-    if idx < atomicLoad(&ctl[CTL_CUR_LEN]) {
-        let item = load_item(ring(atomicLoad(&ctl[CTL_HEAD]), idx));
+    if idx < lvl.cur_len {
+        let item = load_item(ring(lvl.head, idx));
         let info = load_obj(item.x);
         if item.y < oblet_count(info.nslots) {
             let lo = item.y << OBLET_SHIFT;
@@ -90,7 +91,7 @@ fn main(
                 let t = v - 1u;
                 let n = try_mark(t);
                 if n > 0u {
-                    append(t, atomicAdd(&ctl[CTL_PUSHED], n), n);
+                    append(lvl, t, atomicAdd(&ctl[CTL_PUSHED], n), n);
                 }
             }
         }

@@ -70,6 +70,8 @@ var<workgroup> run_end: array<u32, WORKGROUP_SIZE>;
 // Slot index of concatenated position 0 of each run: run start - run offset (wrapping).
 var<workgroup> run_delta: array<u32, WORKGROUP_SIZE>;
 var<workgroup> run_total: u32;
+// The level's queue state (HEAD, CUR_LEN, TAIL, FREE), read once per workgroup.
+var<workgroup> level_state: vec4<u32>;
 var<workgroup> wg_marked: atomic<u32>;
 var<workgroup> wg_bytes_lo: atomic<u32>;
 var<workgroup> wg_bytes_hi: atomic<u32>;
@@ -173,15 +175,41 @@ fn try_mark(t: u32) -> u32 {
     return oblet_count(info.nslots);
 }
 
+// The level's queue state: HEAD, CUR_LEN, TAIL and FREE, which only
+// level_advance writes, so they hold still for the whole dispatch. Read once
+// per workgroup and shared: those words sit on the control block's cache line
+// next to the append cursor that every subgroup hits with atomics, and one
+// atomic load per invocation (or per winner) would queue up behind them at
+// the one memory partition that owns the line. Call in uniform control flow.
+struct LevelState {
+    head: u32,
+    cur_len: u32,
+    tail: u32,
+    free: u32,
+}
+
+fn load_level_state(lid: u32) -> LevelState {
+    if lid == 0u {
+        level_state = vec4<u32>(
+            atomicLoad(&ctl[CTL_HEAD]),
+            atomicLoad(&ctl[CTL_CUR_LEN]),
+            atomicLoad(&ctl[CTL_TAIL]),
+            atomicLoad(&ctl[CTL_FREE]),
+        );
+    }
+    let v = workgroupUniformLoad(&level_state);
+    return LevelState(v.x, v.y, v.z, v.w);
+}
+
 // Appends items (t, 0) .. (t, n - 1) at `start` past the ring tail, or flags
 // an overflow if they do not fit in the free part of the ring.
-fn append(t: u32, start: u32, n: u32) {
-    let free = atomicLoad(&ctl[CTL_FREE]);
+fn append(lvl: LevelState, t: u32, start: u32, n: u32) {
+    let free = lvl.free;
     if start > free || n > free - start {
         atomicOr(&ctl[CTL_OVERFLOW], 1u);
         return;
     }
-    let tail = atomicLoad(&ctl[CTL_TAIL]);
+    let tail = lvl.tail;
     for (var k = 0u; k < n; k++) {
         store_item(ring(tail, start + k), vec2<u32>(t, k));
     }

@@ -49,11 +49,12 @@ fn main(
     @builtin(subgroup_invocation_id) sg_lane: u32,
 ) {
     // 1. This invocation's item and its slot run.
+    let lvl = load_level_state(lid);
     let idx = wid.x * WORKGROUP_SIZE + lid;
     var len = 0u;
     var start = 0u;
-    if idx < atomicLoad(&ctl[CTL_CUR_LEN]) {
-        let item = load_item(ring(atomicLoad(&ctl[CTL_HEAD]), idx));
+    if idx < lvl.cur_len {
+        let item = load_item(ring(lvl.head, idx));
         let info = load_obj(item.x);
         if item.y < oblet_count(info.nslots) {
             let lo = item.y << OBLET_SHIFT;
@@ -115,7 +116,7 @@ fn main(
         }
         sg_start = subgroupBroadcastFirst(sg_start);
         if n > 0u {
-            append(t, sg_start + offset, n);
+            append(lvl, t, sg_start + offset, n);
         }
     }
 
