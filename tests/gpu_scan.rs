@@ -194,6 +194,39 @@ fn auto_is_exact_on_random_shapes() {
     assert_eq!(gpu.handoff_threshold(), Some(model.threshold()));
 }
 
+/// A threshold above the most grey items the heap can hold (what a software
+/// driver measures: its slots cost more than the CPU's) means the GPU can
+/// win no level: the phase skips the GPU, with no hand-off, and all the
+/// workers run the CPU engine's drain.
+#[test]
+fn auto_skips_a_gpu_that_never_pays() {
+    let Some(gpu) = gpu_scan(GpuScanOptions {
+        handoff_threshold: Some(u64::MAX),
+        ..opts(OffloadPolicy::Auto)
+    }) else {
+        return;
+    };
+    for shape in [Shape::Random, Shape::Wide, Shape::List] {
+        let heap = Arc::new(build(&ShapeSpec {
+            shape,
+            objects: 20_000,
+            ptrs: 4,
+            roots: 8,
+            seed: 3,
+        }));
+        for threads in [1, 2] {
+            let s = exact_against_cpu(&heap, &gpu, threads)
+                .unwrap_or_else(|e| panic!("{shape:?} x{threads}: {e}"));
+            assert_eq!(
+                (s.batches, s.handoffs_to_cpu, s.gpu_scan_work),
+                (0, 0, 0),
+                "{shape:?} x{threads}: {s:?}"
+            );
+            assert!(s.cpu_scan_work > 0, "{s:?}");
+        }
+    }
+}
+
 /// With a fixed, small threshold the frontier of a random graph starts
 /// narrow (a few roots: CPU), widens (GPU), and narrows at the end (CPU):
 /// both hand-offs happen and the result stays exact.

@@ -98,6 +98,15 @@
 //! since each switch moves a bitmap. [`OffloadPolicy::Always`] never
 //! switches: the GPU does all heap scan work.
 //!
+//! A GPU that never pays: when `T` exceeds the most grey items the heap can
+//! ever hold (its objects and their oblets), every phase would start with a
+//! hand-off to the CPU and never come back — the model says the device
+//! scans a slot no faster than one CPU thread, as a software driver does.
+//! Such a phase skips the GPU altogether (no bitmap, no queue, no lock held)
+//! and every worker runs the CPU engine's own drain, in parallel, instead
+//! of one worker running the hand-off's single CPU stretch. The model is
+//! refined only by the phases that use the GPU, so it stays there.
+//!
 //! # Device loss and out-of-memory
 //!
 //! Any GPU error during a phase is reported once (stderr, and
@@ -290,6 +299,9 @@ struct State {
     slots_uploaded: usize,
     /// The heap could not be mirrored: mark it on the CPU.
     heap_refused: bool,
+    /// This phase runs on the CPU engine: the GPU could not win any level
+    /// of it (see "A GPU that never pays" in the module documentation).
+    phase_on_cpu: bool,
     /// The phase the GPU state belongs to.
     phase: Option<u64>,
     mode: Mode,
@@ -338,6 +350,7 @@ impl State {
             objects_uploaded: 0,
             slots_uploaded: 0,
             heap_refused: false,
+            phase_on_cpu: false,
             phase: None,
             mode: Mode::Gpu,
             g_cache: Vec::new(),
@@ -592,10 +605,11 @@ impl GpuScan {
     fn enter_phase(&self, st: &mut State, m: &Marker) -> Result<bool, GpuError> {
         let heap = m.heap();
         if st.phase == Some(m.phase()) && st.is_heap(heap) {
-            return Ok(!st.heap_refused);
+            return Ok(!st.heap_refused && !st.phase_on_cpu);
         }
         // A new phase: whatever the previous one left is void.
         st.phase = Some(m.phase());
+        st.phase_on_cpu = false;
         st.clear_records();
         self.queued.store(0, Release);
         if st.heap_refused && st.is_heap(heap) {
@@ -608,6 +622,14 @@ impl GpuScan {
                 | GpuError::OutOfRange { .. } => Ok(false),
                 e => Err(e),
             };
+        }
+        self.ensure_model(st)?;
+        if let Some(t) = self.threshold(st) {
+            let cfg = heap.config();
+            if t > MirrorCapacity::min_queue_items(cfg.max_objects, cfg.max_slots) {
+                st.phase_on_cpu = true;
+                return Ok(false);
+            }
         }
         self.begin_phase(st, m)?;
         Ok(true)
@@ -681,7 +703,7 @@ impl GpuScan {
             s.submissions += 1;
             s.sync_s += t.elapsed().as_secs_f64();
         });
-        self.ensure_model(st)
+        Ok(())
     }
 
     /// Calibrates the offload model the first time Auto needs it.
