@@ -129,7 +129,9 @@ fn main() {
     atomicStore(&ctl[CTL_FREE], cap - qlen);
     atomicStore(&ctl[CTL_PUSHED], 0u);
 
-    // 3. Indirect arguments of the next scan dispatch.
+    // 3. Indirect arguments of the next scan dispatch. next <= level_cap, so
+    // this is within max_compute_workgroups_per_dimension: the host turns
+    // wgpu's own check of indirect dispatches off and relies on it.
     args[0] = (next + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
     args[1] = 1u;
     args[2] = 1u;

@@ -250,6 +250,17 @@ impl GpuContext {
         // (validation, debug); the backend set is ours.
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
         desc.backends = backends;
+        // wgpu checks every indirect dispatch with a dispatch of its own (and
+        // a barrier), which doubles the fixed cost of a mark level. Ours
+        // cannot be out of range: level_advance caps a level at `level_cap`
+        // items, at most max_compute_workgroups_per_dimension workgroups
+        // (mirror.rs), and no kernel reads @builtin(num_workgroups), which
+        // D3D12 leaves 0 without the check. WGPU_VALIDATION_INDIRECT_CALL=1
+        // turns it back on.
+        if std::env::var_os("WGPU_VALIDATION_INDIRECT_CALL").is_none() {
+            desc.flags
+                .remove(wgpu::InstanceFlags::VALIDATION_INDIRECT_CALL);
+        }
         let instance = wgpu::Instance::new(desc);
 
         let adapter = match &wanted_name {

@@ -89,7 +89,9 @@ pub(crate) struct Params {
     pub(crate) slot_shift: u32,
     /// log2(items per queue binding).
     pub(crate) queue_shift: u32,
-    /// Most items one level may take (dispatch-size limit).
+    /// Most items one level may take: at most
+    /// `max_compute_workgroups_per_dimension` workgroups, which is what lets
+    /// the host turn off wgpu's check of indirect dispatches (device.rs).
     pub(crate) level_cap: u32,
     /// Padding to 16 bytes.
     pub(crate) _pad0: u32,
