@@ -38,55 +38,15 @@ fn main(
     @builtin(local_invocation_index) lid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
 ) {
-    // 1. This invocation's item and its slot run.
+    // 1, 2. This invocation's item and slot run; prefix sums of the runs.
     let lvl = load_level_state(lid);
-    let idx = wid.x * WORKGROUP_SIZE + lid;
-    var len = 0u;
-    var start = 0u;
-    if idx < lvl.cur_len {
-        let item = load_item(ring(lvl.head, idx));
-        let info = load_obj(item.x);
-        if item.y < oblet_count(info.nslots) {
-            let lo = item.y << OBLET_SHIFT;
-            len = min(OBLET_SLOTS, info.nslots - lo);
-            start = info.slot_start + lo;
-        }
-    }
-
-    // 2. Inclusive prefix sum of run lengths (Hillis-Steele, log2(256) rounds).
-    run_end[lid] = len;
-    workgroupBarrier();
-    for (var off = 1u; off < WORKGROUP_SIZE; off <<= 1u) {
-        var add = 0u;
-        if lid >= off {
-            add = run_end[lid - off];
-        }
-        workgroupBarrier();
-        run_end[lid] += add;
-        workgroupBarrier();
-    }
-    run_delta[lid] = start - (run_end[lid] - len);
-    if lid == WORKGROUP_SIZE - 1u {
-        run_total = run_end[lid];
-    }
-    let total = workgroupUniformLoad(&run_total);
+    let total = gather_runs(lvl, lid, wid.x);
 
     // 3. Walk the concatenated slots; invocation j owns slot j of each stride.
     for (var base = 0u; base < total; base += WORKGROUP_SIZE) {
         let j = base + lid;
         if j < total {
-            // First run whose end is past j.
-            var lo = 0u;
-            var hi = WORKGROUP_SIZE - 1u;
-            while lo < hi {
-                let mid = (lo + hi) >> 1u;
-                if run_end[mid] > j {
-                    hi = mid;
-                } else {
-                    lo = mid + 1u;
-                }
-            }
-            let v = load_slot(run_delta[lo] + j);
+            let v = load_slot(concat_slot(j));
             if v != 0u && v - 1u < params.watermark {
                 let t = v - 1u;
                 let n = try_mark(t);
@@ -98,11 +58,5 @@ fn main(
     }
 
     // 4. Per-workgroup totals into the batch counters.
-    workgroupBarrier();
-    if lid == 0u {
-        ctl_add64(CTL_SCAN_LO, total);
-        atomicAdd(&ctl[CTL_MARKED], atomicLoad(&wg_marked));
-        ctl_add64(CTL_BYTES_LO, atomicLoad(&wg_bytes_lo));
-        atomicAdd(&ctl[CTL_BYTES_LO + 1u], atomicLoad(&wg_bytes_hi));
-    }
+    add_workgroup_totals(lid, total);
 }

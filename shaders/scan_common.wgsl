@@ -1,6 +1,8 @@
 // scan_common.wgsl — what the two scan kernels share: the uniform block, the
-// control-block layout, the bindings and the helpers (chunked loads, the mark
-// test-and-set, ring appends). It has no entry point: the host prepends it to
+// control-block layout, the bindings, the helpers (chunked loads, the mark
+// test-and-set, ring appends) and the phases of a scan other than the slot
+// walk (gathering the items' slot runs, finding a slot's run, adding the
+// workgroup's totals). It has no entry point: the host prepends it to
 // scan_atomic.wgsl or scan_subgroup.wgsl, whose entry points differ only in
 // how they reserve queue space, and validates each whole (tests/shaders.rs).
 //
@@ -215,3 +217,68 @@ fn append(lvl: LevelState, t: u32, start: u32, n: u32) {
     }
 }
 
+// Phases 1 and 2 of both kernels: this invocation's item (ring position HEAD
+// + workgroup_id * WORKGROUP_SIZE + lid) and its slot run, then an inclusive
+// prefix sum of the workgroup's run lengths (Hillis-Steele, log2(256)
+// rounds) into run_end / run_delta. Returns the workgroup's slot total.
+// Call in uniform control flow.
+fn gather_runs(lvl: LevelState, lid: u32, wid: u32) -> u32 {
+    let idx = wid * WORKGROUP_SIZE + lid;
+    var len = 0u;
+    var start = 0u;
+    if idx < lvl.cur_len {
+        let item = load_item(ring(lvl.head, idx));
+        let info = load_obj(item.x);
+        if item.y < oblet_count(info.nslots) {
+            let lo = item.y << OBLET_SHIFT;
+            len = min(OBLET_SLOTS, info.nslots - lo);
+            start = info.slot_start + lo;
+        }
+    }
+
+    run_end[lid] = len;
+    workgroupBarrier();
+    for (var off = 1u; off < WORKGROUP_SIZE; off <<= 1u) {
+        var add = 0u;
+        if lid >= off {
+            add = run_end[lid - off];
+        }
+        workgroupBarrier();
+        run_end[lid] += add;
+        workgroupBarrier();
+    }
+    run_delta[lid] = start - (run_end[lid] - len);
+    if lid == WORKGROUP_SIZE - 1u {
+        run_total = run_end[lid];
+    }
+    return workgroupUniformLoad(&run_total);
+}
+
+// The heap slot at position j (< the total) of the workgroup's concatenated
+// runs: binary search for the first run whose end is past j.
+fn concat_slot(j: u32) -> u32 {
+    var lo = 0u;
+    var hi = WORKGROUP_SIZE - 1u;
+    while lo < hi {
+        let mid = (lo + hi) >> 1u;
+        if run_end[mid] > j {
+            hi = mid;
+        } else {
+            lo = mid + 1u;
+        }
+    }
+    return run_delta[lo] + j;
+}
+
+// Phase 4 of both kernels: the workgroup's totals (scan work in slots,
+// marked objects, bytes) into the batch counters. Call in uniform control
+// flow, after the slot walk.
+fn add_workgroup_totals(lid: u32, total: u32) {
+    workgroupBarrier();
+    if lid == 0u {
+        ctl_add64(CTL_SCAN_LO, total);
+        atomicAdd(&ctl[CTL_MARKED], atomicLoad(&wg_marked));
+        ctl_add64(CTL_BYTES_LO, atomicLoad(&wg_bytes_lo));
+        atomicAdd(&ctl[CTL_BYTES_LO + 1u], atomicLoad(&wg_bytes_hi));
+    }
+}

@@ -26,11 +26,7 @@ fn contexts() -> Vec<GpuContext> {
 fn check_shape(name: &str, heap: &Heap, roots: &[u32], watermark: u32, max_levels: u32) {
     let (want_bits, want) = reference(heap, roots, watermark);
     for ctx in contexts() {
-        let kernel = if ctx.uses_subgroups() {
-            "subgroup"
-        } else {
-            "atomic"
-        };
+        let kernel = ctx.scan_kernel();
         let mut m = mirror(&ctx, heap);
         m.set_watermark(watermark).expect("watermark");
         push_roots(&mut m, heap, roots);
