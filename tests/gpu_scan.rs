@@ -10,6 +10,9 @@
 
 mod common;
 
+#[path = "support/shapes.rs"]
+mod shapes;
+
 use common::gpu_scan;
 use gpumark::assist::{AssistCredit, AssistQueue, AssistRatios, ParkOutcome};
 use gpumark::gpu::{GpuOptions, GpuScan, GpuScanOptions, GpuScanStats, OffloadPolicy};
@@ -20,6 +23,7 @@ use gpumark::mark::{
 use gpumark::scan::ScanBackend;
 use gpumark::verify::{check_exact, reachable};
 use proptest::prelude::*;
+use shapes::shape_strategy;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::sync::atomic::{AtomicI64, Ordering::*};
 use std::sync::Arc;
@@ -29,23 +33,6 @@ fn opts(policy: OffloadPolicy) -> GpuScanOptions {
         policy,
         ..GpuScanOptions::default()
     }
-}
-
-fn shape_strategy() -> impl Strategy<Value = ShapeSpec> {
-    (
-        prop::sample::select(Shape::ALL.to_vec()),
-        1u32..3000,
-        0u32..6,
-        0u32..16,
-        any::<u64>(),
-    )
-        .prop_map(|(shape, objects, ptrs, roots, seed)| ShapeSpec {
-            shape,
-            objects,
-            ptrs,
-            roots,
-            seed,
-        })
 }
 
 /// Marks `heap` with `threads` workers on `gpu` and on the CPU engine and

@@ -1,5 +1,8 @@
 //! The CPU mark engine against the reference reachability pass.
 
+#[path = "support/shapes.rs"]
+mod shapes;
+
 use gpumark::baseline::bfs_mark;
 use gpumark::heap::{build, Heap, HeapConfig, ObjRef, Shape, ShapeSpec};
 use gpumark::mark::{
@@ -7,25 +10,9 @@ use gpumark::mark::{
 };
 use gpumark::verify::{check_exact, reachable, Mismatch};
 use proptest::prelude::*;
+use shapes::shape_strategy;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
 use std::sync::Arc;
-
-fn shape_strategy() -> impl Strategy<Value = ShapeSpec> {
-    (
-        prop::sample::select(Shape::ALL.to_vec()),
-        1u32..3000,
-        0u32..6,
-        0u32..16,
-        any::<u64>(),
-    )
-        .prop_map(|(shape, objects, ptrs, roots, seed)| ShapeSpec {
-            shape,
-            objects,
-            ptrs,
-            roots,
-            seed,
-        })
-}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
