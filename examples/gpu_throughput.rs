@@ -38,11 +38,7 @@ fn main() -> Result<(), GpuError> {
             allow_subgroups,
             ..GpuOptions::default()
         })?;
-        let kernel = if ctx.uses_subgroups() {
-            "subgroup"
-        } else {
-            "atomic"
-        };
+        let kernel = ctx.scan_kernel();
         let t0 = Instant::now();
         let mut m = mirror(&ctx, &heap);
         m.download_marks()?; // wait for the uploads

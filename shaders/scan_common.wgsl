@@ -3,7 +3,7 @@
 // test-and-set, ring appends) and the phases of a scan other than the slot
 // walk (gathering the items' slot runs, finding a slot's run, adding the
 // workgroup's totals). It has no entry point: the host prepends it to
-// scan_atomic.wgsl or scan_subgroup.wgsl, whose entry points differ only in
+// scan_workgroup.wgsl or scan_subgroup.wgsl, whose entry points differ only in
 // how they reserve queue space, and validates each whole (tests/shaders.rs).
 //
 // Bindings (group 0), declared here for both kernels:

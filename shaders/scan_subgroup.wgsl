@@ -1,6 +1,6 @@
 // scan_subgroup.wgsl — scan one mark level; queue appends aggregated per subgroup.
 //
-// Same algorithm and bindings as scan_atomic.wgsl; only the append differs:
+// Same algorithm and bindings as scan_workgroup.wgsl; only the append differs:
 // instead of one atomicAdd on the ring cursor per newly marked object, each
 // subgroup sums its winners' item counts (subgroupExclusiveAdd / subgroupAdd),
 // the subgroup's leader reserves the whole run with a single atomicAdd, and

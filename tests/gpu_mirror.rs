@@ -1,7 +1,7 @@
 //! Differential tests of GPU marking: for each heap shape, the bitmap the GPU
 //! leaves must equal the sequential reference bit for bit, and its scan work,
 //! bytes and object counts must equal the reference totals. Every shape runs
-//! on both scan kernels (subgroup and per-invocation atomics).
+//! on both scan kernels (queue space reserved per subgroup or per workgroup).
 
 #![cfg(feature = "gpu")]
 

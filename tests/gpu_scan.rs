@@ -23,8 +23,8 @@ use gpumark::mark::{
 use gpumark::scan::ScanBackend;
 use gpumark::verify::{check_exact, reachable};
 use proptest::prelude::*;
-use shapes::shape_strategy;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use shapes::shape_strategy;
 use std::sync::atomic::{AtomicI64, Ordering::*};
 use std::sync::Arc;
 
@@ -99,16 +99,30 @@ fn run_cases(cases: u32, f: impl Fn(ShapeSpec) -> Result<(), TestCaseError>) {
     }
 }
 
+/// Both scan kernels: the adapter's default (subgroup where it has them)
+/// and the portable one (queue space reserved per workgroup).
 #[test]
 fn always_is_exact_on_random_shapes() {
     let Some(gpu) = gpu_scan(opts(OffloadPolicy::Always)) else {
         return;
     };
+    let Some(portable) = gpu_scan(GpuScanOptions {
+        gpu: GpuOptions {
+            allow_subgroups: false,
+            ..GpuOptions::default()
+        },
+        ..opts(OffloadPolicy::Always)
+    }) else {
+        return;
+    };
+    assert_eq!(portable.context().scan_kernel(), "scan_workgroup");
     run_cases(12, |spec| {
         let heap = Arc::new(build(&spec));
         for threads in [1, 2] {
-            let stats = exact_against_cpu(&heap, &gpu, threads)?;
-            assert_all_on_gpu(&stats)?;
+            for g in [&gpu, &portable] {
+                let stats = exact_against_cpu(&heap, g, threads)?;
+                assert_all_on_gpu(&stats)?;
+            }
         }
         Ok(())
     });

@@ -158,7 +158,7 @@ pub struct GpuFigures {
     pub sync_s: f64,
     /// Levels the last batch ran (the BFS depth it covered).
     pub levels: u32,
-    /// The scan kernel: "scan_subgroup" or "scan_atomic".
+    /// The scan kernel: "scan_subgroup" or "scan_workgroup".
     pub kernel: &'static str,
     /// With `--trace-levels`: the GPU time of this mark's levels, grouped
     /// by width; `None` without it or where the adapter cannot trace.
@@ -310,12 +310,13 @@ pub struct GpuSettings {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ScanKernel {
     /// `scan_subgroup` where the adapter has subgroup operations, else
-    /// `scan_atomic`.
+    /// `scan_workgroup`.
     #[default]
     Auto,
-    /// `scan_atomic` (one queue reservation per newly marked object), to
-    /// compare against the subgroup kernel on the same adapter.
-    Atomic,
+    /// `scan_workgroup` (one queue reservation per workgroup and four
+    /// strides, no subgroup operations), to compare against the subgroup
+    /// kernel on the same adapter.
+    Workgroup,
 }
 
 /// `--offload`: who scans narrow frontiers on a GPU backend.

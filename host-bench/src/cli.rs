@@ -180,8 +180,8 @@ pub struct Args {
     pub offload: Offload,
 
     /// GPU backends: `auto` runs the subgroup scan kernel where the adapter
-    /// has subgroup operations; `atomic` runs the portable kernel, to compare
-    /// the two on one adapter
+    /// has subgroup operations; `workgroup` runs the portable kernel, to
+    /// compare the two on one adapter
     #[arg(long, value_enum, default_value_t = ScanKernel::Auto)]
     pub scan_kernel: ScanKernel,
 

@@ -171,7 +171,7 @@ fn gpu_run_reports_its_kernel_and_level_profile() {
             "--offload",
             "always",
             "--scan-kernel",
-            "atomic",
+            "workgroup",
             "--trace-levels",
             "--shape",
             "random",
@@ -195,7 +195,7 @@ fn gpu_run_reports_its_kernel_and_level_profile() {
     let json = std::fs::read_to_string(dir.path().join("r.json")).expect("the report");
     let r: Value = serde_json::from_str(json.lines().next().expect("a record")).unwrap();
     let gpu = &r["gpu"];
-    assert_eq!(gpu["kernel"], "scan_atomic");
+    assert_eq!(gpu["kernel"], "scan_workgroup");
     assert_eq!(gpu["gpu_scan_fraction"], 1.0);
     let buckets = gpu["level_profile"].as_array().expect("a level profile");
     let sum = |k: &str| buckets.iter().map(|b| b[k].as_u64().unwrap()).sum::<u64>();

@@ -17,7 +17,7 @@
 //! queue), and learns the outcome from the one readback after it.
 //!
 //! Scan kernels: `scan_subgroup.wgsl` when the device has
-//! [`wgpu::Features::SUBGROUP`], else `scan_atomic.wgsl`; chosen once per
+//! [`wgpu::Features::SUBGROUP`], else `scan_workgroup.wgsl`; chosen once per
 //! mirror when its pipelines are built.
 
 use super::device::GpuContext;
@@ -181,7 +181,7 @@ impl Pipelines {
         let scan_src = if ctx.subgroups {
             shaders::SCAN_SUBGROUP
         } else {
-            shaders::SCAN_ATOMIC
+            shaders::SCAN_WORKGROUP
         };
         let scan = pipeline(device, ctx.scan_kernel(), scan_src, &scan_layout);
 

@@ -392,13 +392,13 @@ impl GpuContext {
         self.subgroups
     }
 
-    /// The scan kernel in use: `"scan_subgroup"` or `"scan_atomic"` (see
+    /// The scan kernel in use: `"scan_subgroup"` or `"scan_workgroup"` (see
     /// [`GpuContext::uses_subgroups`]).
     pub fn scan_kernel(&self) -> &'static str {
         if self.subgroups {
             "scan_subgroup"
         } else {
-            "scan_atomic"
+            "scan_workgroup"
         }
     }
 

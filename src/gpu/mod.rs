@@ -34,7 +34,7 @@
 //!   indirect dispatch into its own small `args` buffer. It plans zero items —
 //!   an empty dispatch — once the batch's scan work has reached the budget,
 //!   the queue is empty, or the batch's level count is used up.
-//! * `scan` (`shaders/scan_subgroup.wgsl` or `shaders/scan_atomic.wgsl`,
+//! * `scan` (`shaders/scan_subgroup.wgsl` or `shaders/scan_workgroup.wgsl`,
 //!   dispatched with `dispatch_workgroups_indirect`) scans the level's items
 //!   and appends every object it newly marks to the tail of the queue.
 //!

@@ -8,10 +8,10 @@
 //! the tests below check that the layout constants the shaders repeat agree
 //! with [`super::layout`] and that the embedded kernels are those files.
 
-/// Scan kernel with per-invocation queue appends (any adapter).
-pub(crate) const SCAN_ATOMIC: &str = concat!(
+/// Scan kernel with queue appends reserved per workgroup (any adapter).
+pub(crate) const SCAN_WORKGROUP: &str = concat!(
     include_str!("../../shaders/scan_common.wgsl"),
-    include_str!("../../shaders/scan_atomic.wgsl")
+    include_str!("../../shaders/scan_workgroup.wgsl")
 );
 /// Scan kernel with subgroup-aggregated queue appends (`Features::SUBGROUP`).
 pub(crate) const SCAN_SUBGROUP: &str = concat!(
@@ -69,7 +69,7 @@ mod tests {
         // feature needed); here: what the library compiles in is those files.
         let files = shader_files();
         for embedded in [
-            super::SCAN_ATOMIC,
+            super::SCAN_WORKGROUP,
             super::SCAN_SUBGROUP,
             super::LEVEL_ADVANCE,
         ] {
