@@ -164,6 +164,24 @@ fn always_is_exact_on_every_shape_at_size() {
     }
 }
 
+/// A heap past two million objects: the bitmap merge at the end of the mark
+/// is split across threads (where the machine has two cores or more).
+#[test]
+fn always_is_exact_on_a_heap_whose_merge_is_split() {
+    let Some(gpu) = gpu_scan(opts(OffloadPolicy::Always)) else {
+        return;
+    };
+    let heap = Arc::new(build(&ShapeSpec {
+        shape: Shape::Tree,
+        objects: (1 << 21) + 12_345,
+        ptrs: 2,
+        roots: 3,
+        seed: 2,
+    }));
+    let stats = exact_against_cpu(&heap, &gpu, 2).unwrap_or_else(|e| panic!("{e}"));
+    assert_all_on_gpu(&stats).unwrap_or_else(|e| panic!("{e}"));
+}
+
 #[test]
 fn auto_is_exact_on_random_shapes() {
     let Some(gpu) = gpu_scan(opts(OffloadPolicy::Auto)) else {

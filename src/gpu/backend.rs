@@ -956,45 +956,18 @@ impl GpuScan {
             // Objects the GPU won that the host had marked too (a root or a
             // barrier shade of a pointer-free object, which has no grey item
             // to drop; or a grey not pushed yet) were counted on both sides:
-            // take the host's count back, once ("settled").
-            let heap = m.heap();
-            let (mut twice, mut bytes) = (0u64, 0u64);
-            // Only what the GPU marked since the last merge: older marks are
-            // in `H` already (and would read as the host's own below). One
-            // pass: the new marks are formed word by word as they are ORed.
+            // take the host's count back, once ("settled"). Only what the GPU
+            // marked since the last merge counts: older marks are in `H`
+            // already (and would read as the host's own).
             let live = (st.live_words as usize).min(st.g_cache.len());
-            let (g, old) = (&st.g_cache[..live], &st.merged_g[..live]);
-            let new = |w: usize| g.get(w).map_or(0, |&gw| gw & !old[w]);
-            let new64 = (0..live.div_ceil(2))
-                .map(|i| u64::from(new(2 * i)) | u64::from(new(2 * i + 1)) << 32);
-            let u = &st.uploaded;
-            let (settled, merge_settled) = (&mut st.settled, &mut st.merge_settled);
-            m.bits().merge_seeing(new64, |i, before, merged| {
-                if before & merged == 0 {
-                    return; // the common case: nothing marked on both sides
-                }
-                for half in 0..2 {
-                    let w = 2 * i + half;
-                    let (Some(&uw), Some(sw), Some(msw)) =
-                        (u.get(w), settled.get_mut(w), merge_settled.get_mut(w))
-                    else {
-                        continue;
-                    };
-                    let (before, nw) = (
-                        (before >> (32 * half)) as u32,
-                        (merged >> (32 * half)) as u32,
-                    );
-                    let mut both = before & nw & !uw & !*sw;
-                    *sw |= both;
-                    *msw |= both;
-                    while both != 0 {
-                        let obj = (w * 32) as u32 + both.trailing_zeros();
-                        bytes += u64::from(heap.desc(obj).size);
-                        twice += 1;
-                        both &= both - 1;
-                    }
-                }
-            });
+            let (twice, bytes) = merge_new_marks(
+                m,
+                &st.g_cache[..live],
+                &st.merged_g[..live],
+                &st.uploaded[..live],
+                &mut st.settled[..live],
+                &mut st.merge_settled[..live],
+            );
             st.merged_g[..live].copy_from_slice(&st.g_cache[..live]);
             if bytes > 0 {
                 // The GPU's batches added these bytes to the counter too, so
@@ -1697,6 +1670,108 @@ fn uncount(m: &Marker, gcw: &mut GcWork, size: u64) {
     gcw.stats.objects_marked = gcw.stats.objects_marked.saturating_sub(1);
 }
 
+/// 64-bit bitmap words a thread of [`merge_new_marks`] takes at least: below
+/// this, starting a thread costs more than the words (a million objects).
+const MERGE_WORDS_PER_THREAD: usize = 1 << 14;
+/// Threads [`merge_new_marks`] uses at most: the merge is bound by memory
+/// bandwidth, which a few cores saturate.
+const MERGE_THREADS: usize = 8;
+
+/// `H |= g & !old` (the GPU's marks since the last merge) in one pass over
+/// the 32-bit words `g`, `old`, `uploaded`, `settled` and `merge_settled`
+/// (all of one length, from word 0), settling objects marked on both sides
+/// (see "Bitmap authority"). Returns how many were and their bytes. A large
+/// bitmap is split across threads in disjoint ranges of words: the other
+/// workers are waiting for the lock, and this is the host's largest single
+/// piece of a GPU mark.
+fn merge_new_marks(
+    m: &Marker,
+    g: &[u32],
+    old: &[u32],
+    uploaded: &[u32],
+    settled: &mut [u32],
+    merge_settled: &mut [u32],
+) -> (u64, u64) {
+    let words64 = g.len().div_ceil(2);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MERGE_THREADS)
+        .min(words64 / MERGE_WORDS_PER_THREAD)
+        .max(1);
+    // Even, so every piece starts on a 64-bit word.
+    let piece = 2 * words64.div_ceil(threads);
+    let pieces = g
+        .chunks(piece)
+        .zip(old.chunks(piece))
+        .zip(uploaded.chunks(piece))
+        .zip(
+            settled
+                .chunks_mut(piece)
+                .zip(merge_settled.chunks_mut(piece)),
+        )
+        .enumerate()
+        .map(|(k, (((g, old), u), (s, ms)))| {
+            move || merge_range(m, k * piece / 2, g, old, u, s, ms)
+        });
+    if threads == 1 {
+        return pieces
+            .map(|mut f| f())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = pieces.map(|f| scope.spawn(f)).collect();
+        handles
+            .into_iter()
+            // A panic in a piece is a bug; re-raise it here.
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    })
+}
+
+/// [`merge_new_marks`] of one piece, whose first 64-bit word is `first`.
+fn merge_range(
+    m: &Marker,
+    first: usize,
+    g: &[u32],
+    old: &[u32],
+    u: &[u32],
+    settled: &mut [u32],
+    merge_settled: &mut [u32],
+) -> (u64, u64) {
+    let heap = m.heap();
+    let (mut twice, mut bytes) = (0u64, 0u64);
+    let new = |w: usize| g.get(w).map_or(0, |&gw| gw & !old[w]);
+    let new64 =
+        (0..g.len().div_ceil(2)).map(|i| u64::from(new(2 * i)) | u64::from(new(2 * i + 1)) << 32);
+    m.bits().merge_seeing(first, new64, |i, before, merged| {
+        if before & merged == 0 {
+            return; // the common case: nothing marked on both sides
+        }
+        for half in 0..2 {
+            let w = 2 * (i - first) + half;
+            let (Some(&uw), Some(sw), Some(msw)) =
+                (u.get(w), settled.get_mut(w), merge_settled.get_mut(w))
+            else {
+                continue;
+            };
+            let (before, nw) = (
+                (before >> (32 * half)) as u32,
+                (merged >> (32 * half)) as u32,
+            );
+            let mut both = before & nw & !uw & !*sw;
+            *sw |= both;
+            *msw |= both;
+            while both != 0 {
+                let obj = ((2 * i + half) * 32) as u32 + both.trailing_zeros();
+                bytes += u64::from(heap.desc(obj).size);
+                twice += 1;
+                both &= both - 1;
+            }
+        }
+    });
+    (twice, bytes)
+}
+
 /// Uploads heap slots `[s, e)` in chunks; returns the bytes sent.
 fn upload_slots(mirror: &mut HeapMirror, heap: &Heap, s: usize, e: usize) -> Result<u64, GpuError> {
     let raw = heap.raw_slots();
@@ -1708,4 +1783,57 @@ fn upload_slots(mirror: &mut HeapMirror, heap: &Heap, s: usize, e: usize) -> Res
         i = end;
     }
     Ok(((e - s) * 4) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::heap::{build, Shape, ShapeSpec};
+
+    /// A piece that starts past word 0 ORs its own words of `H` and settles
+    /// the objects of its own words: what the threads of a large merge do.
+    #[test]
+    fn a_merge_piece_settles_the_objects_of_its_own_words() {
+        let heap = Arc::new(build(&ShapeSpec {
+            shape: Shape::Random,
+            objects: 256,
+            ptrs: 2,
+            roots: 0,
+            seed: 1,
+        }));
+        let m = Marker::new(Arc::clone(&heap));
+        // The host marked 130 (uploaded: its own push), 131 and 200; the GPU
+        // marked 130, 131, 140 and 200, and 201 before the last merge.
+        for o in [130, 131, 200] {
+            assert!(m.bits().try_mark(o));
+        }
+        let mut g = [0u32; 8];
+        let mut old = [0u32; 8];
+        let mut u = [0u32; 8];
+        for o in [130u32, 131, 140, 200, 201] {
+            g[(o / 32) as usize] |= 1 << (o % 32);
+        }
+        old[201 / 32] |= 1 << (201 % 32);
+        u[130 / 32] |= 1 << (130 % 32);
+        let (mut settled, mut merge_settled) = ([0u32; 8], [0u32; 8]);
+        // The piece of 64-bit words 2 and 3 (objects 128..256).
+        let (twice, bytes) = merge_range(
+            &m,
+            2,
+            &g[4..],
+            &old[4..],
+            &u[4..],
+            &mut settled[4..],
+            &mut merge_settled[4..],
+        );
+        let size = |o: u32| u64::from(heap.desc(o).size);
+        assert_eq!((twice, bytes), (2, size(131) + size(200)));
+        for o in 0..256 {
+            let want = [130, 131, 140, 200].contains(&o);
+            assert_eq!(m.bits().is_marked(o), want, "object {o}");
+            let both = o == 131 || o == 200;
+            assert_eq!(bit(&settled, o), both, "settled {o}");
+            assert_eq!(bit(&merge_settled, o), both, "merge-settled {o}");
+        }
+    }
 }

@@ -90,21 +90,24 @@ impl MarkBits {
         }
     }
 
-    /// [`MarkBits::merge`], from words made on the fly, that also calls
-    /// `seen(i, before, merged)` for each word `i` it ORs a non-zero `merged` into, with the word's value just
-    /// before the OR. Bits in `before & merged` were set here before the
-    /// merge: objects marked on both sides (the GPU backend reconciles its
-    /// byte counts with this). The OR is one atomic per word, so a bit set
-    /// concurrently is either in `before` or, set after, loses its
-    /// `try_mark` to the merge.
+    /// [`MarkBits::merge`] of words made on the fly into words `first..`,
+    /// that also calls `seen(i, before, merged)` for each word `i` it ORs a
+    /// non-zero `merged` into, with the word's value just before the OR.
+    /// Bits in `before & merged` were set here before the merge: objects
+    /// marked on both sides (the GPU backend reconciles its byte counts with
+    /// this). The OR is one atomic per word, so a bit set concurrently is
+    /// either in `before` or, set after, loses its `try_mark` to the merge.
+    /// Disjoint ranges may be merged from several threads at once.
     pub fn merge_seeing(
         &self,
+        first: usize,
         words: impl IntoIterator<Item = u64>,
         mut seen: impl FnMut(usize, u64, u64),
     ) {
-        for (i, (w, v)) in self.words.iter().zip(words).enumerate() {
+        let tail = self.words.get(first..).unwrap_or_default();
+        for (i, (w, v)) in tail.iter().zip(words).enumerate() {
             if v != 0 {
-                seen(i, w.fetch_or(v, Relaxed), v);
+                seen(first + i, w.fetch_or(v, Relaxed), v);
             }
         }
     }
@@ -140,7 +143,7 @@ mod tests {
         assert_eq!(b.count(), 2);
         let mut seen = Vec::new();
         // Word 2 holds bits 128..: 129 is set, 130 is new.
-        b.merge_seeing([0, 0, 0b110], |i, before, v| seen.push((i, before, v)));
+        b.merge_seeing(2, [0b110], |i, before, v| seen.push((i, before, v)));
         assert_eq!(seen, vec![(2, 0b010, 0b110)]);
         assert_eq!(b.count(), 3);
         b.clear();
