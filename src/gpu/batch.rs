@@ -16,6 +16,12 @@
 //! into the control block before the submission (ordered before it by the
 //! queue), and learns the outcome from the one readback after it.
 //!
+//! With a level trace ([`crate::gpu::GpuOptions::trace_levels`]) the pass
+//! also writes a timestamp before each `advance` and after the last, and the
+//! readback carries the level log (each level's items and scan work, which
+//! `advance` writes after the control block) and the resolved timestamps:
+//! [`HeapMirror::level_trace`].
+//!
 //! Scan kernels: `scan_subgroup.wgsl` when the device has
 //! [`wgpu::Features::SUBGROUP`], else `scan_workgroup.wgsl`; chosen once per
 //! mirror when its pipelines are built.
