@@ -226,16 +226,13 @@ impl fmt::Debug for MarkContext {
 impl MarkContext {
     /// Builds the pools each of `thread_counts` needs.
     pub fn new(thread_counts: &[usize]) -> Result<MarkContext, rayon::ThreadPoolBuildError> {
-        let mut pools = BTreeMap::new();
+        let mut ctx = MarkContext::default();
         for &t in thread_counts {
-            if let std::collections::btree_map::Entry::Vacant(e) = pools.entry(t) {
+            if let std::collections::btree_map::Entry::Vacant(e) = ctx.pools.entry(t) {
                 e.insert(rayon::ThreadPoolBuilder::new().num_threads(t).build()?);
             }
         }
-        Ok(MarkContext {
-            pools,
-            ..MarkContext::default()
-        })
+        Ok(ctx)
     }
 
     /// Opens the device of every GPU backend in `backends` with `settings`.

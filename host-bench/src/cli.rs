@@ -187,8 +187,9 @@ pub struct Args {
 
     /// GPU backends: time every level with GPU timestamps and report where
     /// the GPU's time goes by level width (a table after the results, and
-    /// `gpu.level_profile` in the JSON). Adds a timestamp between levels;
-    /// an adapter without in-pass timestamps reports none
+    /// `gpu.level_profile` in the JSON). Adds a timestamp between levels,
+    /// which slows marks on a software driver (lavapipe) noticeably; an
+    /// adapter without in-pass timestamps reports none
     #[arg(long)]
     pub trace_levels: bool,
 

@@ -117,7 +117,9 @@ pub struct GpuOptions {
     /// Time every level of every batch with GPU timestamps (a level trace,
     /// [`crate::gpu::LevelSample`]), where the adapter has
     /// [`wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES`] (default `false`:
-    /// a timestamp between levels costs a little, and is for diagnosis).
+    /// it is for diagnosis, and a timestamp between levels has a cost of its
+    /// own, large on a software driver: lavapipe's per-level time rises by
+    /// more than half).
     pub trace_levels: bool,
 }
 
