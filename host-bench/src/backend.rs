@@ -17,7 +17,7 @@
 use gpumark::baseline::bfs_mark;
 use gpumark::heap::Heap;
 use gpumark::mark::{mark_stw, mark_stw_in, MarkBits};
-use gpumark::scan::CpuScan;
+use gpumark::scan::{CpuScan, ScanBackend};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -165,6 +165,76 @@ pub struct GpuFigures {
     pub level_profile: Option<Vec<LevelBucket>>,
 }
 
+#[cfg(feature = "gpu")]
+impl GpuFigures {
+    /// The figures of `gpu`'s stats `st` (since its last reset).
+    fn of(gpu: &gpumark::gpu::GpuScan, st: &gpumark::gpu::GpuScanStats) -> GpuFigures {
+        GpuFigures {
+            offload: gpu.policy().name(),
+            batches: st.batches,
+            submissions: st.submissions,
+            readback_bytes: st.readback_bytes,
+            gpu_scan_fraction: st.gpu_scan_fraction(),
+            handoffs_to_cpu: st.handoffs_to_cpu,
+            gpu_s: st.gpu_s,
+            sync_s: st.sync_s,
+            levels: st.last_batch.map_or(0, |b| b.levels_run),
+            kernel: gpu.context().scan_kernel(),
+            level_profile: gpu
+                .context()
+                .traces_levels()
+                .then(|| level_profile(&st.level_trace)),
+        }
+    }
+}
+
+/// The scan backend of a concurrent run (`cpu` or a GPU backend), shared
+/// with the collector, and what it reports.
+pub struct ConcurrentBackend {
+    /// Its host-bench name ("cpu", "vulkan", ...).
+    pub name: &'static str,
+    /// The backend the collector's workers and assists drain through.
+    pub scan: Arc<dyn ScanBackend>,
+    #[cfg(feature = "gpu")]
+    gpu: Option<Arc<gpumark::gpu::GpuScan>>,
+}
+
+impl ConcurrentBackend {
+    /// Readies the backend for `heap` before the run starts: a GPU's stats
+    /// are reset and the heap uploaded, so the first cycle does not pay for
+    /// the upload. A heap the GPU cannot hold, or a failed device, is an
+    /// error: the run would otherwise report CPU work as a GPU's.
+    pub fn prepare(&self, heap: &Arc<Heap>) -> Result<(), MarkError> {
+        #[cfg(feature = "gpu")]
+        if let Some(gpu) = &self.gpu {
+            gpu.reset_stats();
+            if let Err(e) = gpu.prepare(heap) {
+                let reason = e.to_string();
+                return Err(match gpu.is_dead() {
+                    true => MarkError::DeviceLost { reason },
+                    false => MarkError::HeapRefused { reason },
+                });
+            }
+        }
+        let _ = heap;
+        Ok(())
+    }
+
+    /// What the GPU did over the run; `None` for `cpu`. A device lost
+    /// during the run is an error (its cycles finished on the CPU).
+    pub fn figures(&self) -> Result<Option<GpuFigures>, MarkError> {
+        #[cfg(feature = "gpu")]
+        if let Some(gpu) = &self.gpu {
+            let st = gpu.stats();
+            if let Some(reason) = st.device_lost.clone() {
+                return Err(MarkError::DeviceLost { reason });
+            }
+            return Ok(Some(GpuFigures::of(gpu, &st)));
+        }
+        Ok(None)
+    }
+}
+
 /// The levels of one mark whose widths (items scanned) lie in
 /// `[min_items, max_items]`, a power-of-two range, summed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -212,7 +282,7 @@ pub struct MarkContext {
     /// One rayon pool per thread count, for `cpu` and `bfs`.
     pools: BTreeMap<usize, rayon::ThreadPool>,
     #[cfg(feature = "gpu")]
-    gpus: BTreeMap<GpuApi, gpumark::gpu::GpuScan>,
+    gpus: BTreeMap<GpuApi, Arc<gpumark::gpu::GpuScan>>,
 }
 
 impl fmt::Debug for MarkContext {
@@ -233,6 +303,31 @@ impl MarkContext {
             }
         }
         Ok(ctx)
+    }
+
+    /// The scan backend for a concurrent run with `b` (`cpu` or a GPU
+    /// backend opened by [`MarkContext::open_gpus`]).
+    pub fn concurrent_backend(&self, b: Backend) -> Result<ConcurrentBackend, MarkError> {
+        match b {
+            #[cfg(feature = "gpu")]
+            Backend::Gpu(api) => {
+                let gpu = self
+                    .gpus
+                    .get(&api)
+                    .ok_or(Unavailable::NoAdapter { api: b.name() })?;
+                Ok(ConcurrentBackend {
+                    name: b.name(),
+                    scan: Arc::clone(gpu) as Arc<dyn ScanBackend>,
+                    gpu: Some(Arc::clone(gpu)),
+                })
+            }
+            _ => Ok(ConcurrentBackend {
+                name: b.name(),
+                scan: Arc::new(CpuScan),
+                #[cfg(feature = "gpu")]
+                gpu: None,
+            }),
+        }
     }
 
     /// Opens the device of every GPU backend in `backends` with `settings`.
@@ -271,7 +366,7 @@ impl MarkContext {
                     },
                 )
             })?;
-            self.gpus.insert(api, scan);
+            self.gpus.insert(api, Arc::new(scan));
         }
         Ok(())
     }
@@ -493,7 +588,7 @@ impl Backend {
                         MarkError::HeapRefused { reason }
                     });
                 }
-                let r = mark_stw_in(pool, heap, gpu);
+                let r = mark_stw_in(pool, heap, gpu.as_ref());
                 let st = gpu.stats();
                 if let Some(reason) = st.device_lost {
                     return Err(MarkError::DeviceLost { reason });
@@ -503,22 +598,7 @@ impl Backend {
                     bytes_marked: r.bytes_marked,
                     bits: r.bits,
                     upload_s: Some(st.upload_s),
-                    gpu: Some(GpuFigures {
-                        offload: gpu.policy().name(),
-                        batches: st.batches,
-                        submissions: st.submissions,
-                        readback_bytes: st.readback_bytes,
-                        gpu_scan_fraction: st.gpu_scan_fraction(),
-                        handoffs_to_cpu: st.handoffs_to_cpu,
-                        gpu_s: st.gpu_s,
-                        sync_s: st.sync_s,
-                        levels: st.last_batch.map_or(0, |b| b.levels_run),
-                        kernel: gpu.context().scan_kernel(),
-                        level_profile: gpu
-                            .context()
-                            .traces_levels()
-                            .then(|| level_profile(&st.level_trace)),
-                    }),
+                    gpu: Some(GpuFigures::of(gpu, &st)),
                 })
             }
             #[cfg(not(feature = "gpu"))]
@@ -541,16 +621,6 @@ pub enum BackendArg {
     All,
     /// One backend.
     One(Backend),
-}
-
-impl BackendArg {
-    /// The value as given on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            BackendArg::All => "all",
-            BackendArg::One(b) => b.name(),
-        }
-    }
 }
 
 /// The backends `--backend` selects, in order, each once: every available

@@ -96,7 +96,10 @@ arena with room for what the mutators will allocate. M mutator threads then
 run a seeded random program (allocate, link, unlink, move references between
 heap and stack) while the collector runs concurrent cycles, triggered by the
 pacer (GOGC from --gogc, --memory-limit, GOMAXPROCS from --threads), until C
-cycles have completed. Each cycle is verified with the world stopped
+cycles have completed. The collector's drains and assists scan with the CPU
+engine, or with --backend vulkan (or another GPU backend, --offload as for
+marks) on the GPU; several backends give one run each, and the summary row
+says how much of the scan work the GPU did. Each cycle is verified with the world stopped
 (--no-verify skips it) and printed as a gctrace-style line; a summary row gives
 the goal ratio (peak heap / goal), GC CPU utilization, assists, assist park
 times, scan work per cycle and mutator operations per second. The arena never
@@ -111,7 +114,8 @@ cycle, with assist park times).";
 pub struct Args {
     /// Backends to run, comma-separated: cpu-serial, cpu, bfs, and the GPU
     /// backends gpu, vulkan, metal, dx12, gl; `all` for every backend present
-    /// [default: all; concurrent mode scans with cpu only]
+    /// [default: all; in concurrent mode cpu, and only cpu and the GPU
+    /// backends can scan for the collector: one run each]
     #[arg(long, value_delimiter = ',', value_parser = parse_backend)]
     pub backend: Vec<BackendArg>,
 

@@ -45,6 +45,7 @@
 //! that had started as the mutators stopped is finished, but not reported).
 //! [`Summary`] condenses them into the summary row.
 
+use crate::backend::{ConcurrentBackend, GpuFigures};
 use crate::error::BenchError;
 use crate::import::ImportRecord;
 use crate::machine::{human_bytes, meminfo_field};
@@ -52,7 +53,6 @@ use crate::runs::{HeapSource, Progress};
 use gpumark::collector::{Collector, CollectorConfig, CollectorError, CycleStats, Mutator};
 use gpumark::heap::{Heap, HeapConfig, HeapError, ObjRef};
 use gpumark::pacer::{PacerConfig, DEFAULT_HEAP_MINIMUM, NO_MEMORY_LIMIT};
-use gpumark::scan::{CpuScan, ScanBackend};
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -411,8 +411,10 @@ pub struct Measured {
     pub mutator_ops: u64,
     /// Why the run ended.
     pub stop: StopReason,
-    /// The scan backend's name.
-    pub backend: String,
+    /// The scan backend's name (host-bench's: "cpu", "vulkan", ...).
+    pub backend: &'static str,
+    /// What the GPU did over the run; `None` for `cpu`.
+    pub gpu: Option<GpuFigures>,
     /// The cycles, at most as many as asked for.
     pub cycles: Vec<CycleStats>,
     /// What the import of a `--heap` file found, `reached` counting the
@@ -427,6 +429,7 @@ pub fn run(
     spec: &ConcurrentSpec,
     gomaxprocs: usize,
     seed: u64,
+    backend: &ConcurrentBackend,
     progress: &Progress,
 ) -> Result<Measured, BenchError> {
     let desc = source.describe();
@@ -468,7 +471,12 @@ pub fn run(
     let arena = heap.config();
     progress.step();
 
-    let backend: Arc<dyn ScanBackend> = Arc::new(CpuScan);
+    let mark_err = |source| BenchError::Mark {
+        backend: backend.name,
+        heap: desc.clone(),
+        source,
+    };
+    backend.prepare(&heap).map_err(mark_err)?;
     let c = Collector::new(
         heap.clone(),
         CollectorConfig {
@@ -477,7 +485,7 @@ pub fn run(
                 memory_limit: spec.memory_limit,
                 gomaxprocs,
             },
-            backend: backend.clone(),
+            backend: backend.scan.clone(),
             verify: spec.verify,
         },
     )
@@ -564,7 +572,8 @@ pub fn run(
         duration_s,
         mutator_ops,
         stop,
-        backend: backend.name().to_string(),
+        backend: backend.name,
+        gpu: backend.figures().map_err(mark_err)?,
         cycles,
         import,
     })

@@ -195,7 +195,8 @@ pub enum BenchError {
     /// A backend that cannot scan for the concurrent collector.
     #[error(
         "backend {backend} cannot run the concurrent mode: concurrent cycles scan through \
-         gpumark's ScanBackend, which host-bench runs with cpu only (--backend cpu)"
+         gpumark's ScanBackend, which is the CPU engine (--backend cpu) or a GPU backend \
+         (gpu, vulkan, metal, dx12, gl)"
     )]
     NotConcurrent {
         /// The backend's name.

@@ -73,7 +73,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
         threads: plan.threads.iter().copied().max().unwrap_or(1),
         source,
     })?;
-    ctx.open_gpus(&plan.backends, plan.gpu)
+    ctx.open_gpus(&plan.all_backends(), plan.gpu)
         .map_err(|(b, reason)| BenchError::BackendUnavailable {
             backend: b.name(),
             reason,
@@ -89,7 +89,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
     let progress = Progress::new(plan.steps(), std::io::stderr().is_terminal());
     let report = Report {
         stw: execute(&plan, &ctx, &machine, unix_time, &progress)?,
-        concurrent: execute_concurrent(&plan, &machine, unix_time, &progress)?,
+        concurrent: execute_concurrent(&plan, &ctx, &machine, unix_time, &progress)?,
     };
     progress.finish();
     let runs = &report.stw;

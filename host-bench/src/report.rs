@@ -117,8 +117,10 @@ pub struct ConcurrentRun {
     pub unix_time: u64,
     /// "concurrent".
     pub mode: &'static str,
-    /// The scan backend ("cpu").
-    pub backend: String,
+    /// The scan backend ("cpu", or a GPU backend's name).
+    pub backend: &'static str,
+    /// The GPU adapter; `None` for `cpu`.
+    pub adapter: Option<Adapter>,
     /// Shape of the starting heap, or the `--heap` file's format.
     pub shape: String,
     /// The `--heap` file.
@@ -173,6 +175,8 @@ pub struct ConcurrentRun {
     /// verified).
     #[serde(flatten)]
     pub summary: Summary,
+    /// What the GPU did over the run (every cycle); `None` for `cpu`.
+    pub gpu: Option<crate::backend::GpuFigures>,
     /// Every cycle's statistics.
     #[serde(serialize_with = "serialize_cycles")]
     pub cycles: Vec<CycleStats>,
@@ -221,6 +225,12 @@ impl ConcurrentRun {
         );
         if let Some(l) = self.memory_limit {
             s.push_str(&format!(", memory limit {}", human_bytes(l as u64)));
+        }
+        if let (Some(a), Some(g)) = (&self.adapter, &self.gpu) {
+            s.push_str(&format!(
+                "; scanning on {} ({}, offload {})",
+                self.backend, a.name, g.offload
+            ));
         }
         s
     }
@@ -667,6 +677,7 @@ pub fn concurrent_text(runs: &[ConcurrentRun]) -> String {
         }
     }
     let mut t = Table::new(vec![
+        ("backend", Left),
         ("shape", Left),
         ("objects", Right),
         ("mutators", Right),
@@ -680,12 +691,14 @@ pub fn concurrent_text(runs: &[ConcurrentRun]) -> String {
         ("park us p50/p99/max", Right),
         ("scan MB/cycle", Right),
         ("M ops/s", Right),
+        ("gpu scan", Right),
         ("verified", Left),
     ]);
     let opt = |x: Option<f64>, f: &dyn Fn(f64) -> String| x.map_or("-".to_string(), f);
     for r in runs {
         let s = &r.summary;
         t.row(vec![
+            r.backend.to_string(),
             r.shape.clone(),
             r.objects.to_string(),
             r.mutators.to_string(),
@@ -710,6 +723,9 @@ pub fn concurrent_text(runs: &[ConcurrentRun]) -> String {
                 format!("{:.2}", x / (1u64 << 20) as f64)
             }),
             format!("{:.2}", r.mutator_ops_per_s / 1e6),
+            r.gpu.as_ref().map_or("-".into(), |g| {
+                format!("{:.1}%", 100.0 * g.gpu_scan_fraction)
+            }),
             match (s.verified, s.first_failed) {
                 (_, Some(c)) => format!("NO (cycle {c})"),
                 (Some(true), _) => "yes".into(),

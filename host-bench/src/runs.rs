@@ -153,6 +153,8 @@ pub struct ConcurrentPlan {
     /// Seed of the mutators' programs for heaps without one (files, unless
     /// the seed chose their roots).
     pub seed: u64,
+    /// Scan backends (`cpu` and GPU ones), one run each.
+    pub backends: Vec<Backend>,
 }
 
 impl ConcurrentPlan {
@@ -178,11 +180,12 @@ impl ConcurrentPlan {
                 verify: args.verify(),
             },
             seed,
+            backends: vec![Backend::Cpu],
         }
     }
 
     fn runs(&self) -> usize {
-        self.heaps.len() * self.threads.len()
+        self.heaps.len() * self.threads.len() * self.backends.len()
     }
 }
 
@@ -260,13 +263,29 @@ impl Plan {
             }
         };
         if args.concurrent() {
-            // Concurrent cycles scan through the library's ScanBackend.
-            if let Some(b) = args
-                .backend
-                .iter()
-                .find(|b| **b != BackendArg::One(Backend::Cpu))
-            {
-                return Err(BenchError::NotConcurrent { backend: b.name() });
+            // Concurrent cycles scan through the library's ScanBackend: the
+            // CPU engine or a GPU backend (`all`: those of them present).
+            let concurrent_ok = |b: Backend| b == Backend::Cpu || b.is_gpu();
+            for a in &args.backend {
+                if let BackendArg::One(b) = *a {
+                    if !concurrent_ok(b) {
+                        return Err(BenchError::NotConcurrent { backend: b.name() });
+                    }
+                }
+            }
+            let backends: Vec<Backend> = match args.backend.is_empty() {
+                true => vec![Backend::Cpu],
+                false => resolve(&args.backend)
+                    .into_iter()
+                    .filter(|&b| concurrent_ok(b))
+                    .collect(),
+            };
+            for b in &backends {
+                b.availability()
+                    .map_err(|reason| BenchError::BackendUnavailable {
+                        backend: b.name(),
+                        reason,
+                    })?;
             }
             return Ok(Plan {
                 heaps: Vec::new(),
@@ -288,6 +307,7 @@ impl Plan {
                         verify: args.verify(),
                     },
                     seed: args.seed.first().copied().unwrap_or(42),
+                    backends,
                 }),
             });
         }
@@ -315,6 +335,17 @@ impl Plan {
                 .is_default_suite()
                 .then(|| ConcurrentPlan::suite(args, cores)),
         })
+    }
+
+    /// Every backend the plan runs, stop-the-world and concurrent.
+    pub fn all_backends(&self) -> Vec<Backend> {
+        let mut v = self.backends.clone();
+        for &b in self.concurrent.iter().flat_map(|c| &c.backends) {
+            if !v.contains(&b) {
+                v.push(b);
+            }
+        }
+        v
     }
 
     /// The (backend, threads) pairs run on every heap, in table order.
@@ -592,6 +623,7 @@ pub fn execute(
 /// Runs `plan`'s concurrent runs: every starting heap at every GOMAXPROCS.
 pub fn execute_concurrent(
     plan: &Plan,
+    ctx: &MarkContext,
     machine: &Machine,
     unix_time: u64,
     progress: &Progress,
@@ -602,50 +634,59 @@ pub fn execute_concurrent(
     let mut runs = Vec::new();
     for source in &c.heaps {
         for &gomaxprocs in &c.threads {
-            let seed = source.seed().unwrap_or(c.seed);
-            let m = concurrent::run(source, &c.spec, gomaxprocs, seed, progress)?;
-            let (ptrs, roots) = match source {
-                HeapSource::Built(s) => (Some(s.ptrs), Some(s.roots)),
-                HeapSource::File(_) => (None, None),
-            };
-            let (shape, file) = source.shape_and_file();
-            let sum = concurrent::Summary::of(&m.cycles);
-            runs.push(ConcurrentRun {
-                schema: SCHEMA_VERSION,
-                tool: concat!("host-bench ", env!("CARGO_PKG_VERSION")).into(),
-                unix_time,
-                mode: "concurrent",
-                backend: m.backend,
-                shape,
-                heap: file,
-                objects: m.start_objects,
-                ptrs,
-                roots,
-                seed: source.seed(),
-                edges: m.start_edges,
-                heap_bytes: m.start_bytes,
-                mutators: c.spec.mutators,
-                mutator_seed: seed,
-                gomaxprocs,
-                gogc: (c.spec.gc_percent >= 0).then_some(c.spec.gc_percent),
-                memory_limit: (c.spec.memory_limit != NO_MEMORY_LIMIT)
-                    .then_some(c.spec.memory_limit),
-                cycles_requested: c.spec.cycles,
-                stop_reason: m.stop.name(),
-                arena_objects: m.arena.max_objects.into(),
-                arena_slots: m.arena.max_slots.into(),
-                allocated_objects: m.allocated_objects,
-                allocated_slots: m.allocated_slots,
-                allocated_bytes: m.allocated_bytes,
-                build_s: m.build_s,
-                duration_s: m.duration_s,
-                mutator_ops: m.mutator_ops,
-                mutator_ops_per_s: m.mutator_ops as f64 / m.duration_s.max(1e-9),
-                summary: sum,
-                cycles: m.cycles,
-                import: m.import,
-                machine: machine.clone(),
-            });
+            for &b in &c.backends {
+                let seed = source.seed().unwrap_or(c.seed);
+                let backend = ctx.concurrent_backend(b).map_err(|e| BenchError::Mark {
+                    backend: b.name(),
+                    heap: source.describe(),
+                    source: e,
+                })?;
+                let m = concurrent::run(source, &c.spec, gomaxprocs, seed, &backend, progress)?;
+                let (ptrs, roots) = match source {
+                    HeapSource::Built(s) => (Some(s.ptrs), Some(s.roots)),
+                    HeapSource::File(_) => (None, None),
+                };
+                let (shape, file) = source.shape_and_file();
+                let sum = concurrent::Summary::of(&m.cycles);
+                runs.push(ConcurrentRun {
+                    schema: SCHEMA_VERSION,
+                    tool: concat!("host-bench ", env!("CARGO_PKG_VERSION")).into(),
+                    unix_time,
+                    mode: "concurrent",
+                    backend: m.backend,
+                    adapter: b.adapter(ctx),
+                    gpu: m.gpu,
+                    shape,
+                    heap: file,
+                    objects: m.start_objects,
+                    ptrs,
+                    roots,
+                    seed: source.seed(),
+                    edges: m.start_edges,
+                    heap_bytes: m.start_bytes,
+                    mutators: c.spec.mutators,
+                    mutator_seed: seed,
+                    gomaxprocs,
+                    gogc: (c.spec.gc_percent >= 0).then_some(c.spec.gc_percent),
+                    memory_limit: (c.spec.memory_limit != NO_MEMORY_LIMIT)
+                        .then_some(c.spec.memory_limit),
+                    cycles_requested: c.spec.cycles,
+                    stop_reason: m.stop.name(),
+                    arena_objects: m.arena.max_objects.into(),
+                    arena_slots: m.arena.max_slots.into(),
+                    allocated_objects: m.allocated_objects,
+                    allocated_slots: m.allocated_slots,
+                    allocated_bytes: m.allocated_bytes,
+                    build_s: m.build_s,
+                    duration_s: m.duration_s,
+                    mutator_ops: m.mutator_ops,
+                    mutator_ops_per_s: m.mutator_ops as f64 / m.duration_s.max(1e-9),
+                    summary: sum,
+                    cycles: m.cycles,
+                    import: m.import,
+                    machine: machine.clone(),
+                });
+            }
         }
     }
     Ok(runs)

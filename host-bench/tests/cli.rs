@@ -177,6 +177,8 @@ fn gpu_run_reports_its_kernel_and_level_profile() {
             "random",
             "--objects",
             "3000",
+            "--threads",
+            "1",
             "--reps",
             "1",
             "--json",
@@ -191,7 +193,7 @@ fn gpu_run_reports_its_kernel_and_level_profile() {
         return; // no Vulkan driver here; CI installs lavapipe
     }
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("GPU time by level width: vulkan on random 3000"));
+    assert!(stdout(&o).contains("GPU time by level width: vulkan on random 3000, 1 threads"));
     let json = std::fs::read_to_string(dir.path().join("r.json")).expect("the report");
     let r: Value = serde_json::from_str(json.lines().next().expect("a record")).unwrap();
     let gpu = &r["gpu"];
@@ -200,7 +202,8 @@ fn gpu_run_reports_its_kernel_and_level_profile() {
     let buckets = gpu["level_profile"].as_array().expect("a level profile");
     let sum = |k: &str| buckets.iter().map(|b| b[k].as_u64().unwrap()).sum::<u64>();
     // Every marked object of a random heap has slots, and with `always` the
-    // GPU scanned each once; one batch ran all the levels.
+    // GPU scanned each once; one worker pushed every root grey at once, so
+    // one batch ran all the levels.
     assert_eq!(sum("items"), r["marked"].as_u64().unwrap());
     assert_eq!(sum("levels"), gpu["levels"].as_u64().unwrap());
     for b in buckets {
@@ -325,9 +328,11 @@ fn concurrent_run_prints_trace_lines_and_json_cycles() {
     assert!(s.contains("concurrent: random, 20000 objects × 4 ptrs, seed 42; 2 mutators"));
     let header = s
         .lines()
-        .find(|l| l.starts_with("shape "))
+        .find(|l| l.starts_with("backend "))
         .expect("summary row");
     for col in [
+        "shape",
+        "gpu scan",
         "cycles",
         "goal ratio med/max",
         "util med",
@@ -338,7 +343,7 @@ fn concurrent_run_prints_trace_lines_and_json_cycles() {
     }
     assert!(
         s.lines()
-            .any(|l| l.starts_with("random ") && l.ends_with("yes")),
+            .any(|l| l.starts_with("cpu ") && l.contains(" random ") && l.ends_with("yes")),
         "{s}"
     );
     // No STW table and no note about GPU backends in this mode.
@@ -353,6 +358,7 @@ fn concurrent_run_prints_trace_lines_and_json_cycles() {
     assert_eq!(r["schema"], 5);
     assert_eq!(r["mode"], "concurrent");
     assert_eq!(r["backend"], "cpu");
+    assert!(r["adapter"].is_null() && r["gpu"].is_null(), "{r}");
     assert_eq!(r["mutators"], 2);
     assert_eq!(r["cycles_requested"], 3);
     assert_eq!(r["stop_reason"], "cycles");
@@ -380,6 +386,50 @@ fn concurrent_run_prints_trace_lines_and_json_cycles() {
         .map(|c| c["goal_ratio"].as_f64().unwrap())
         .fold(0.0, f64::max);
     assert_eq!(r["goal_ratio_max"].as_f64(), Some(max));
+}
+
+/// Concurrent cycles scanning on the GPU: the collector's drains and
+/// assists go through gpumark's GpuScan, and the record says what it did.
+#[test]
+fn concurrent_run_scans_on_a_gpu_backend() {
+    if !cfg!(feature = "gpu") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("c.json");
+    let mut args = concurrent("2");
+    args.extend(["--backend", "vulkan", "--offload", "always", "--no-out"]);
+    args.extend(["--json", json.to_str().unwrap()]);
+    let o = bench_in(dir.path(), &args);
+    if !o.status.success()
+        && std::env::var_os("CI").is_none()
+        && stderr(&o).contains("no vulkan adapter was found")
+    {
+        return; // no Vulkan driver here; CI installs lavapipe
+    }
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(s.contains("; scanning on vulkan ("), "{s}");
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with("vulkan ") && l.contains(" 100.0% ") && l.ends_with("yes")),
+        "{s}"
+    );
+    let runs = read_lines(&json);
+    assert_eq!(runs.len(), 1);
+    let r = &runs[0];
+    let fields = documented_fields("concurrent");
+    for k in r.as_object().unwrap().keys() {
+        assert!(fields.contains(&k.as_str()), "{k} is not documented");
+    }
+    assert_eq!(r["backend"], "vulkan");
+    assert_eq!(r["verified"], true);
+    assert!(r["adapter"]["name"].is_string(), "{r}");
+    let gpu = &r["gpu"];
+    assert_eq!(gpu["offload"], "always");
+    // Every heap scan of every cycle ran on the GPU, in batches.
+    assert_eq!(gpu["gpu_scan_fraction"], 1.0, "{gpu}");
+    assert!(gpu["batches"].as_u64().unwrap() >= 2, "{gpu}");
 }
 
 #[test]
