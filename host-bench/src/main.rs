@@ -15,7 +15,7 @@
 //! - [`stats`]: median, spread;
 //! - [`report`]: the JSON Lines report, the CSV and the table;
 //! - [`plots`]: the SVG plots;
-//! - [`compare`]: `--compare OLD.json`;
+//! - [`compare`](mod@compare): `--compare OLD.json`;
 //! - [`machine`]: what the report says about the machine.
 
 mod backend;

@@ -34,12 +34,14 @@ pub struct Report {
 /// Serialised field for field as the report format below, which is also the
 /// text `host-bench --help` ends with:
 ///
+/// ```text
 #[doc = include_str!("schema.txt")]
+/// ```
 #[derive(Clone, Debug, Serialize)]
 pub struct Run {
     /// Report format version ([`SCHEMA_VERSION`]).
     pub schema: u32,
-    /// "host-bench <version>".
+    /// `"host-bench <version>"`.
     pub tool: String,
     /// When the invocation started, seconds since 1970.
     pub unix_time: u64,
@@ -111,7 +113,7 @@ pub struct Run {
 pub struct ConcurrentRun {
     /// Report format version ([`SCHEMA_VERSION`]).
     pub schema: u32,
-    /// "host-bench <version>".
+    /// `"host-bench <version>"`.
     pub tool: String,
     /// When the invocation started, seconds since 1970.
     pub unix_time: u64,

@@ -408,7 +408,8 @@ impl HeapMirror {
     }
 
     /// The level trace of the last finished batch: one sample per level it
-    /// ran, up to [`TRACE_LEVELS`] of them; empty when the context does not
+    /// ran, up to 4095 of them (one timestamp query short of wgpu's limit of
+    /// 4096 per set); empty when the context does not
     /// trace levels ([`crate::gpu::GpuContext::traces_levels`]).
     pub fn level_trace(&self) -> &[LevelSample] {
         &self.last_trace
