@@ -188,6 +188,32 @@ impl GpuFigures {
     }
 }
 
+/// Resets `gpu`'s stats and uploads `heap` (after the first time, what
+/// changed), so that marking pays for no upload. A heap the GPU cannot hold
+/// is refused per heap; a failed device is lost for good.
+#[cfg(feature = "gpu")]
+fn prepare_gpu(gpu: &gpumark::gpu::GpuScan, heap: &Arc<Heap>) -> Result<(), MarkError> {
+    gpu.reset_stats();
+    gpu.prepare(heap).map_err(|e| {
+        let reason = e.to_string();
+        match gpu.is_dead() {
+            true => MarkError::DeviceLost { reason },
+            false => MarkError::HeapRefused { reason },
+        }
+    })
+}
+
+/// `gpu`'s stats since [`prepare_gpu`], or the device loss they record: the
+/// work then finished on the CPU, and is no GPU figure.
+#[cfg(feature = "gpu")]
+fn stats_unless_lost(gpu: &gpumark::gpu::GpuScan) -> Result<gpumark::gpu::GpuScanStats, MarkError> {
+    let st = gpu.stats();
+    match st.device_lost.clone() {
+        Some(reason) => Err(MarkError::DeviceLost { reason }),
+        None => Ok(st),
+    }
+}
+
 /// The scan backend of a concurrent run (`cpu` or a GPU backend), shared
 /// with the collector, and what it reports.
 pub struct ConcurrentBackend {
@@ -207,14 +233,7 @@ impl ConcurrentBackend {
     pub fn prepare(&self, heap: &Arc<Heap>) -> Result<(), MarkError> {
         #[cfg(feature = "gpu")]
         if let Some(gpu) = &self.gpu {
-            gpu.reset_stats();
-            if let Err(e) = gpu.prepare(heap) {
-                let reason = e.to_string();
-                return Err(match gpu.is_dead() {
-                    true => MarkError::DeviceLost { reason },
-                    false => MarkError::HeapRefused { reason },
-                });
-            }
+            return prepare_gpu(gpu, heap);
         }
         let _ = heap;
         Ok(())
@@ -225,10 +244,7 @@ impl ConcurrentBackend {
     pub fn figures(&self) -> Result<Option<GpuFigures>, MarkError> {
         #[cfg(feature = "gpu")]
         if let Some(gpu) = &self.gpu {
-            let st = gpu.stats();
-            if let Some(reason) = st.device_lost.clone() {
-                return Err(MarkError::DeviceLost { reason });
-            }
+            let st = stats_unless_lost(gpu)?;
             return Ok(Some(GpuFigures::of(gpu, &st)));
         }
         Ok(None)
@@ -577,22 +593,11 @@ impl Backend {
                     .pools
                     .get(&threads)
                     .ok_or(MarkError::NoPool { threads })?;
-                gpu.reset_stats();
                 // The first upload of a heap happens here (and is reported
-                // as upload_s); a heap that cannot fit is refused per heap.
-                if let Err(e) = gpu.prepare(heap) {
-                    let reason = e.to_string();
-                    return Err(if gpu.is_dead() {
-                        MarkError::DeviceLost { reason }
-                    } else {
-                        MarkError::HeapRefused { reason }
-                    });
-                }
+                // as upload_s).
+                prepare_gpu(gpu, heap)?;
                 let r = mark_stw_in(pool, heap, gpu.as_ref());
-                let st = gpu.stats();
-                if let Some(reason) = st.device_lost {
-                    return Err(MarkError::DeviceLost { reason });
-                }
+                let st = stats_unless_lost(gpu)?;
                 Ok(Marked {
                     marked: r.marked,
                     bytes_marked: r.bytes_marked,

@@ -280,13 +280,7 @@ impl Plan {
                     .filter(|&b| concurrent_ok(b))
                     .collect(),
             };
-            for b in &backends {
-                b.availability()
-                    .map_err(|reason| BenchError::BackendUnavailable {
-                        backend: b.name(),
-                        reason,
-                    })?;
-            }
+            check_available(&backends)?;
             return Ok(Plan {
                 heaps: Vec::new(),
                 threads: threads.clone(),
@@ -312,13 +306,7 @@ impl Plan {
             });
         }
         let backends = resolve(&args.backend);
-        for b in &backends {
-            b.availability()
-                .map_err(|reason| BenchError::BackendUnavailable {
-                    backend: b.name(),
-                    reason,
-                })?;
-        }
+        check_available(&backends)?;
         if args.save.is_some() && heaps.len() != 1 {
             return Err(BenchError::SaveNeedsOneHeap { count: heaps.len() });
         }
@@ -488,6 +476,18 @@ impl Progress {
     pub fn finish(&self) {
         self.bar.finish_and_clear();
     }
+}
+
+/// Fails on the first of `backends` this build or machine lacks, saying why.
+fn check_available(backends: &[Backend]) -> Result<(), BenchError> {
+    for b in backends {
+        b.availability()
+            .map_err(|reason| BenchError::BackendUnavailable {
+                backend: b.name(),
+                reason,
+            })?;
+    }
+    Ok(())
 }
 
 /// Runs `plan`'s stop-the-world marks and returns one [`Run`] per backend,

@@ -1713,19 +1713,19 @@ fn merge_new_marks(
         .map(|(k, (((g, old), u), (s, ms)))| {
             move || merge_range(m, k * piece / 2, g, old, u, s, ms)
         });
-    if threads == 1 {
-        return pieces
-            .map(|mut f| f())
-            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = pieces.map(|f| scope.spawn(f)).collect();
-        handles
-            .into_iter()
-            // A panic in a piece is a bug; re-raise it here.
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
-    })
+    let sums: Vec<(u64, u64)> = if threads == 1 {
+        pieces.map(|mut f| f()).collect()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = pieces.map(|f| scope.spawn(f)).collect();
+            handles
+                .into_iter()
+                // A panic in a piece is a bug; re-raise it here.
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
+    sums.into_iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
 }
 
 /// [`merge_new_marks`] of one piece, whose first 64-bit word is `first`.

@@ -340,36 +340,25 @@ impl HeapMirror {
                 pass.write_timestamp(&t.queries, max_levels);
             }
         }
-        let ctl_bytes = match &self.trace {
+        // The control block, or with a trace the whole control buffer (block
+        // and level log) followed by the timestamps.
+        let ctl_bytes = match self.trace {
             None => u64::from(CTL_WORDS) * 4,
-            Some(t) => {
-                // The whole control buffer (block and level log), then the
-                // timestamps.
-                let n = max_levels.min(TRACE_LEVELS) + 1;
-                let log_bytes = u64::from(CTL_BUFFER_WORDS) * 4;
-                encoder.resolve_query_set(&t.queries, 0..n, &t.resolved, 0);
-                let ts_bytes = u64::from(n) * u64::from(wgpu::QUERY_SIZE);
-                encoder.copy_buffer_to_buffer(
-                    &t.resolved,
-                    0,
-                    &self.ctl_staging,
-                    log_bytes,
-                    ts_bytes,
-                );
-                log_bytes + ts_bytes
-            }
+            Some(_) => u64::from(CTL_BUFFER_WORDS) * 4,
         };
-        encoder.copy_buffer_to_buffer(
-            &self.ctl,
-            0,
-            &self.ctl_staging,
-            0,
-            ctl_bytes.min(u64::from(CTL_BUFFER_WORDS) * 4),
-        );
+        encoder.copy_buffer_to_buffer(&self.ctl, 0, &self.ctl_staging, 0, ctl_bytes);
+        let mut readback_bytes = ctl_bytes;
+        if let Some(t) = &self.trace {
+            let n = max_levels.min(TRACE_LEVELS) + 1;
+            let ts_bytes = u64::from(n) * u64::from(wgpu::QUERY_SIZE);
+            encoder.resolve_query_set(&t.queries, 0..n, &t.resolved, 0);
+            encoder.copy_buffer_to_buffer(&t.resolved, 0, &self.ctl_staging, ctl_bytes, ts_bytes);
+            readback_bytes += ts_bytes;
+        }
         self.ctx.scoped("mark batch", || {
             self.ctx.queue.submit([encoder.finish()]);
         })?;
-        self.in_flight = Some(PendingMap::start(&self.ctl_staging, ctl_bytes));
+        self.in_flight = Some(PendingMap::start(&self.ctl_staging, readback_bytes));
         Ok(())
     }
 
