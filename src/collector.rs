@@ -260,8 +260,14 @@ enum Dest {
 struct DriverState {
     requested: Option<GcTriggerKind>,
     shutdown: bool,
+    /// Cycles whose start (the stop that turns the barrier on) has run: Go's
+    /// `work.cycles`. Incremented inside that stop, so a reader holding this
+    /// lock never counts a cycle whose marking began before it looked.
     cycles_started: u64,
     cycles_done: u64,
+    /// The cycle number a [`Collector::gc`] call waits for; a `Cycle`
+    /// request is stale once that many cycles have started.
+    cycle_wanted: u64,
 }
 
 /// Per-cycle counters shared by workers, assists and the driver.
@@ -406,11 +412,18 @@ impl Collector {
         }
     }
 
-    /// Runs a full cycle now and waits for it to finish (Go's
-    /// `runtime.GC()`, minus the sweep).
+    /// Runs a full cycle and waits for it to finish (Go's `runtime.GC()`,
+    /// minus the sweep).
+    ///
+    /// As in Go, the cycle waited for is the first to *start* after the call
+    /// (`work.cycles + 1`): a cycle already marking, or already ending, does
+    /// not count, and a cycle that someone else starts first does (the
+    /// request is then stale and dropped, as Go's `gcTriggerCycle` test
+    /// drops it, so no extra cycle runs later).
     pub fn gc(&self) {
         let mut d = lock(&self.inner.driver);
-        let target = d.cycles_done + 1 + u64::from(self.inner.barrier_on.load(Acquire));
+        let target = d.cycles_started + 1;
+        d.cycle_wanted = d.cycle_wanted.max(target);
         d.requested = Some(GcTriggerKind::Cycle);
         self.inner.driver_cv.notify_all();
         while d.cycles_done < target && !d.shutdown {
@@ -542,8 +555,14 @@ impl Inner {
                     if d.shutdown {
                         return;
                     }
-                    if let Some(k) = d.requested.take() {
-                        break k;
+                    match d.requested.take() {
+                        // Go's gcTriggerCycle test: the cycle asked for has
+                        // already started.
+                        Some(GcTriggerKind::Cycle) if d.cycles_started >= d.cycle_wanted => {
+                            self.driver_cv.notify_all();
+                        }
+                        Some(k) => break k,
+                        None => {}
                     }
                     d = self.driver_cv.wait(d).unwrap_or_else(|p| p.into_inner());
                 }
@@ -578,11 +597,6 @@ impl Inner {
         }
     }
 
-    /// Records that a cycle's marking is on and releases waiting mutators.
-    fn cycle_started(&self) {
-        lock(&self.driver).cycles_started += 1;
-        self.driver_cv.notify_all();
-    }
 
     /// Runs `f` with the world stopped: every mutator between operations and
     /// no background worker draining. See the module documentation.
@@ -650,11 +664,13 @@ impl Inner {
             self.assists.bg_scan_credit.store(0, SeqCst);
             self.pacer.set_gc_blacken_enabled(true);
             self.assists.set_blacken_enabled(true);
+            lock(&self.driver).cycles_started += 1;
             let live = self.pacer.heap_live();
             self.counters.peak_live.store(live, Relaxed);
             (live, trigger)
         });
-        self.cycle_started();
+        // Release mutators waiting for the start.
+        self.driver_cv.notify_all();
         let goal = self.pacer.heap_goal();
         let dedicated = self.pacer.dedicated_mark_workers_needed().max(0);
         let fractional = self.pacer.fractional_utilization_goal();
