@@ -93,6 +93,78 @@ pub enum CollectorError {
     },
 }
 
+/// A hook run at every mark termination: see [`MarkTermination`].
+pub type MarkTerminationHook = Arc<dyn Fn(&MarkTermination<'_>) + Send + Sync>;
+
+/// What a cycle's mark termination shows, with the world stopped: the final
+/// mark bits, the roots and the heap they point into, exactly as the cycle
+/// ends (Go's `gcMarkTermination`, before the sweep).
+///
+/// It exists so that a user or a test can check a concurrent mark against
+/// its own reachability oracle, without the library's [`verify`] and
+/// without reaching into internals: every object reachable from
+/// [`MarkTermination::globals`] and [`MarkTermination::stacks`] through
+/// [`MarkTermination::slots`] must be [`MarkTermination::is_marked`].
+/// Nothing moves while the hook runs, so it should be quick: every mutator
+/// waits for it.
+///
+/// [`verify`]: CollectorConfig::verify
+pub struct MarkTermination<'a> {
+    cycle: u64,
+    heap: &'a Heap,
+    marker: &'a Marker,
+}
+
+impl MarkTermination<'_> {
+    /// The cycle that is ending, from 1.
+    pub fn cycle(&self) -> u64 {
+        self.cycle
+    }
+
+    /// Objects allocated so far (indices `0..objects()`).
+    pub fn objects(&self) -> u32 {
+        self.heap.len()
+    }
+
+    /// Whether the cycle marked `obj`.
+    pub fn is_marked(&self, obj: ObjRef) -> bool {
+        self.marker.bits().is_marked(obj.0)
+    }
+
+    /// The global roots.
+    pub fn globals(&self) -> Vec<Option<ObjRef>> {
+        let g = self.heap.globals();
+        g.iter().map(|s| ObjRef::decode(s.load(Relaxed))).collect()
+    }
+
+    /// Every mutator's stack of roots.
+    pub fn stacks(&self) -> Vec<Vec<Option<ObjRef>>> {
+        let st = self.heap.stacks();
+        st.iter()
+            .map(|s| s.snapshot().into_iter().map(ObjRef::decode).collect())
+            .collect()
+    }
+
+    /// The pointer slots of `obj`.
+    pub fn slots(&self, obj: ObjRef) -> Result<Vec<Option<ObjRef>>, HeapError> {
+        let d = self.heap.object(obj)?;
+        let raw = &self.heap.raw_slots()[d.slot_start as usize..][..d.nslots as usize];
+        Ok(raw
+            .iter()
+            .map(|s| ObjRef::decode(s.load(Relaxed)))
+            .collect())
+    }
+}
+
+impl fmt::Debug for MarkTermination<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MarkTermination")
+            .field("cycle", &self.cycle)
+            .field("objects", &self.objects())
+            .finish_non_exhaustive()
+    }
+}
+
 /// How a collector is set up.
 #[derive(Clone)]
 pub struct CollectorConfig {
@@ -103,6 +175,9 @@ pub struct CollectorConfig {
     /// After each cycle, with the world stopped, check that every object
     /// reachable from the roots is marked, and record the result.
     pub verify: bool,
+    /// Called at every mark termination, world stopped, with the cycle's
+    /// final marks and roots (see [`MarkTermination`]).
+    pub on_mark_termination: Option<MarkTerminationHook>,
 }
 
 impl Default for CollectorConfig {
@@ -111,6 +186,7 @@ impl Default for CollectorConfig {
             pacer: PacerConfig::default(),
             backend: Arc::new(CpuScan),
             verify: false,
+            on_mark_termination: None,
         }
     }
 }
@@ -121,6 +197,7 @@ impl fmt::Debug for CollectorConfig {
             .field("pacer", &self.pacer)
             .field("backend", &self.backend.name())
             .field("verify", &self.verify)
+            .field("on_mark_termination", &self.on_mark_termination.is_some())
             .finish()
     }
 }
@@ -302,6 +379,7 @@ struct Inner {
     assists: AssistQueue,
     backend: Arc<dyn ScanBackend>,
     verify: bool,
+    on_mark_termination: Option<MarkTerminationHook>,
     /// Go's `writeBarrier.enabled`; changed only with the world stopped.
     barrier_on: AtomicBool,
     /// Set while the collector wants the world stopped.
@@ -370,6 +448,7 @@ impl Collector {
             assists: AssistQueue::new(),
             backend: config.backend,
             verify: config.verify,
+            on_mark_termination: config.on_mark_termination,
             barrier_on: AtomicBool::new(false),
             stw_pending: AtomicBool::new(false),
             stw_lock: Mutex::new(()),
@@ -597,7 +676,6 @@ impl Inner {
         }
     }
 
-
     /// Runs `f` with the world stopped: every mutator between operations and
     /// no background worker draining. See the module documentation.
     fn with_world_stopped<R>(
@@ -746,6 +824,13 @@ impl Inner {
                         }
                     }
                 });
+                if let Some(hook) = &self.on_mark_termination {
+                    hook(&MarkTermination {
+                        cycle: lock(&self.stats).len() as u64 + 1,
+                        heap: &self.heap,
+                        marker: &self.marker,
+                    });
+                }
                 Some((self.marker.bits().count(), verified))
             });
             if let Some(r) = done {
@@ -1105,18 +1190,58 @@ impl Mutator {
         slot: u32,
         val: Option<ObjRef>,
     ) -> Result<(), CollectorError> {
-        let inner = &*self.inner;
-        let old = inner.heap.store(obj, slot, val)?;
-        if inner.barrier_on.load(Relaxed) {
-            // Recorded before this operation releases the mutator: the
-            // collector cannot finish marking without seeing it.
-            if l.wb.record(ObjRef::encode(old), ObjRef::encode(val)) {
-                l.wb.flush(&inner.marker, &mut l.gcw);
-                // Our greys go where background workers can take them.
-                inner.marker.dispose(&mut l.gcw);
-            }
-        }
+        let old = self.inner.heap.store(obj, slot, val)?;
+        self.barrier(l, old, val);
         Ok(())
+    }
+
+    /// Go's hybrid write barrier for a write that replaced `old` with `new`:
+    /// while marking, both go into this mutator's barrier buffer. Recorded
+    /// before the operation releases the mutator, so the collector cannot
+    /// finish marking without seeing them.
+    fn barrier(&self, l: &mut MutatorLocal, old: Option<ObjRef>, new: Option<ObjRef>) {
+        let inner = &*self.inner;
+        if inner.barrier_on.load(Relaxed) && l.wb.record(ObjRef::encode(old), ObjRef::encode(new)) {
+            l.wb.flush(&inner.marker, &mut l.gcw);
+            // Our greys go where background workers can take them.
+            inner.marker.dispose(&mut l.gcw);
+        }
+    }
+
+    /// Global root `index`. No read barrier: Go has none.
+    pub fn global(&self, index: usize) -> Result<Option<ObjRef>, CollectorError> {
+        let _l = self.enter();
+        Ok(self.inner.heap.global(index)?)
+    }
+
+    /// Writes `val` into global root `index`, through the write barrier while
+    /// marking (both the old and the new value are shaded).
+    ///
+    /// Globals are scanned once per cycle by markroot jobs, like stacks, but
+    /// unlike a stack any mutator may write them at any time, so Go keeps
+    /// them behind the barrier. Without it, a mutator that moves an object
+    /// from its stack into a global after the globals were scanned, and back
+    /// after its stack was scanned, holds an object neither scan saw.
+    pub fn set_global(&self, index: usize, val: Option<ObjRef>) -> Result<(), CollectorError> {
+        let mut l = self.enter();
+        let old = self.inner.heap.set_global(index, val)?;
+        self.barrier(&mut l, old, val);
+        Ok(())
+    }
+
+    /// Reads global root `index` into stack root `root`, in one operation,
+    /// and returns the value (see [`Mutator::load_root`] for why one
+    /// operation).
+    pub fn load_global_root(
+        &self,
+        index: usize,
+        root: usize,
+    ) -> Result<Option<ObjRef>, CollectorError> {
+        let _l = self.enter();
+        self.check_root(root)?;
+        let v = self.inner.heap.global(index)?;
+        self.shared.stack.with(|s| s[root] = ObjRef::encode(v));
+        Ok(v)
     }
 
     /// Pushes a root onto the stack.

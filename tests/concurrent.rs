@@ -95,6 +95,7 @@ fn stress_with(mutators: usize, cycles: u64, backend: Arc<dyn gpumark::scan::Sca
         },
         verify: true,
         backend,
+        ..CollectorConfig::default()
     };
     let c = Collector::new(heap, config).unwrap();
     let stop = AtomicBool::new(false);

@@ -487,6 +487,7 @@ pub fn run(
             },
             backend: backend.scan.clone(),
             verify: spec.verify,
+            ..CollectorConfig::default()
         },
     )
     .map_err(collector_err)?;

@@ -435,17 +435,31 @@ impl Heap {
         &self.globals
     }
 
-    /// Sets global root `index`.
-    pub fn set_global(&self, index: usize, val: Option<ObjRef>) -> Result<(), HeapError> {
+    fn global_cell(&self, index: usize) -> Result<&AtomicU32, HeapError> {
+        self.globals.get(index).ok_or(HeapError::NoSuchGlobal {
+            index,
+            len: self.globals.len(),
+        })
+    }
+
+    /// Global root `index`.
+    pub fn global(&self, index: usize) -> Result<Option<ObjRef>, HeapError> {
+        Ok(ObjRef::decode(self.global_cell(index)?.load(Relaxed)))
+    }
+
+    /// Sets global root `index` and returns the old value. This is the raw
+    /// store: while marking, mutators go through the write barrier instead
+    /// (`Mutator::set_global`).
+    pub fn set_global(
+        &self,
+        index: usize,
+        val: Option<ObjRef>,
+    ) -> Result<Option<ObjRef>, HeapError> {
         if let Some(v) = val {
             self.check(v)?;
         }
-        let g = self.globals.get(index).ok_or(HeapError::NoSuchGlobal {
-            index,
-            len: self.globals.len(),
-        })?;
-        g.store(ObjRef::encode(val), Relaxed);
-        Ok(())
+        let old = self.global_cell(index)?.swap(ObjRef::encode(val), Relaxed);
+        Ok(ObjRef::decode(old))
     }
 
     /// Registers a new, empty mutator stack and returns it.
