@@ -47,7 +47,7 @@ use crate::assist::{
     assist_work_for_debt, credit_for_work, AssistCredit, AssistQueue, AssistRatios, ParkOutcome,
 };
 use crate::barrier::WbBuf;
-use crate::heap::{Heap, HeapError, ObjRef, Stack, WORD_BYTES};
+use crate::heap::{Heap, HeapError, MCache, ObjRef, Stack, SweepCounts, WORD_BYTES};
 use crate::mark::{DrainFlags, DrainHooks, GcWork, Marker, NoHooks};
 use crate::pacer::{GcTriggerKind, MarkWorkerMode, Pacer, PacerConfig, PacerError};
 use crate::scan::{CpuScan, ScanBackend};
@@ -259,6 +259,17 @@ pub struct CycleStats {
     pub dedicated_workers: i64,
     /// Fractional utilisation goal per P.
     pub fractional_goal: f64,
+    /// Objects freed by the sweep of the previous cycle's marks (finished,
+    /// at the latest, when this cycle started).
+    pub swept_objects: u64,
+    /// Bytes of those objects.
+    pub swept_bytes: u64,
+    /// Allocations since the previous cycle's start that reused a freed
+    /// object.
+    pub reused_objects: u64,
+    /// Object indices the arena has handed out at the end of the cycle
+    /// (live, free and not yet reused): its occupancy.
+    pub arena_objects: u64,
 }
 
 impl CycleStats {
@@ -311,6 +322,8 @@ impl fmt::Display for CycleStats {
 struct MutatorLocal {
     gcw: GcWork,
     wb: WbBuf,
+    /// Go's `mcache`: one span per size class to allocate from.
+    cache: MCache,
     /// Allocated bytes not yet reported to the pacer.
     alloc_unflushed: i64,
     /// Scannable bytes not yet reported to the pacer.
@@ -401,6 +414,8 @@ struct Inner {
     /// The marker's scan-work counters as last passed on to the pacer
     /// (heap, stack, globals).
     synced_scan_work: [AtomicI64; 3],
+    /// The heap's sweep counters at the previous cycle start.
+    last_sweep: Mutex<SweepCounts>,
 }
 
 /// The collector: heap, pacer, marker, assist queue and driver thread.
@@ -463,6 +478,7 @@ impl Collector {
             epoch: Instant::now(),
             reported_stack_bytes: AtomicU64::new(0),
             synced_scan_work: Default::default(),
+            last_sweep: Mutex::default(),
         });
         let d = inner.clone();
         let driver = std::thread::Builder::new()
@@ -656,6 +672,29 @@ impl Inner {
             let mut d = lock(&self.driver);
             d.cycles_done += 1;
             self.driver_cv.notify_all();
+            drop(d);
+            self.background_sweep();
+        }
+    }
+
+    /// Go's `bgsweep`: between cycles the driver sweeps spans one at a time
+    /// until none is left or a cycle is asked for (whose start finishes the
+    /// sweep). Mutators sweep the spans of the classes they allocate from
+    /// meanwhile (see `heap`'s spans).
+    fn background_sweep(&self) {
+        const SPANS_PER_CHECK: usize = 16;
+        loop {
+            {
+                let d = lock(&self.driver);
+                if d.requested.is_some() || d.shutdown {
+                    return;
+                }
+            }
+            for _ in 0..SPANS_PER_CHECK {
+                if !self.heap.sweep_one(self.marker.bits()) {
+                    return;
+                }
+            }
         }
     }
 
@@ -715,7 +754,7 @@ impl Inner {
         self.counters.reset();
         // Go's gcStart: stop the world, reset assist credit, prepare roots,
         // turn the barrier on, start the pacer's cycle, enable blackening.
-        let (heap_before, trigger) = self.with_world_stopped(|ms, locals| {
+        let (heap_before, trigger, swept) = self.with_world_stopped(|ms, locals| {
             for l in locals.iter_mut() {
                 self.flush_alloc(l);
             }
@@ -732,6 +771,18 @@ impl Inner {
             self.pacer
                 .add_scannable_stack(stack_bytes as i64 - prev as i64);
             let trigger = self.pacer.trigger().0;
+            // Go's finishsweep_m: every span reads the last cycle's marks
+            // before prepare_roots clears them.
+            self.heap.finish_sweep(self.marker.bits());
+            let swept = {
+                let now = self.heap.sweep_counts();
+                let last = std::mem::replace(&mut *lock(&self.last_sweep), now);
+                SweepCounts {
+                    freed_objects: now.freed_objects - last.freed_objects,
+                    freed_bytes: now.freed_bytes - last.freed_bytes,
+                    reused_objects: now.reused_objects - last.reused_objects,
+                }
+            };
             self.marker.prepare_roots();
             for c in &self.synced_scan_work {
                 c.store(0, Relaxed);
@@ -745,7 +796,7 @@ impl Inner {
             lock(&self.driver).cycles_started += 1;
             let live = self.pacer.heap_live();
             self.counters.peak_live.store(live, Relaxed);
-            (live, trigger)
+            (live, trigger, swept)
         });
         // Release mutators waiting for the start.
         self.driver_cv.notify_all();
@@ -831,6 +882,12 @@ impl Inner {
                         marker: &self.marker,
                     });
                 }
+                // Go's gcSweep: every cache gives its spans back and every
+                // span is to be swept against these marks.
+                for l in locals.iter_mut() {
+                    l.cache.release();
+                }
+                self.heap.start_sweep();
                 Some((self.marker.bits().count(), verified))
             });
             if let Some(r) = done {
@@ -880,6 +937,10 @@ impl Inner {
             procs: self.procs,
             dedicated_workers: dedicated,
             fractional_goal: fractional,
+            swept_objects: swept.freed_objects,
+            swept_bytes: swept.freed_bytes,
+            reused_objects: swept.reused_objects,
+            arena_objects: u64::from(self.heap.len()),
         };
         lock(&self.stats).push(stats);
     }
@@ -1066,7 +1127,9 @@ impl Mutator {
                 inner.heap.load(o, slot)?;
             }
         }
-        let obj = inner.heap.alloc(size, nslots)?;
+        let obj = inner
+            .heap
+            .alloc_cached(&mut l.cache, size, nslots, inner.marker.bits())?;
         if inner.barrier_on.load(Relaxed) {
             inner.marker.mark_new_object(obj, &mut l.gcw);
         }
@@ -1285,6 +1348,15 @@ impl Mutator {
     /// Roots on the stack.
     pub fn stack_len(&self) -> usize {
         self.shared.stack.with(|s| s.len())
+    }
+
+    /// `obj`'s allocation generation (see [`Heap::generation`]): a reference
+    /// that saw one generation and later sees another was freed and its
+    /// index reused, which a correct collector never does to a reference
+    /// the program holds.
+    pub fn generation(&self, obj: ObjRef) -> Result<u32, CollectorError> {
+        let _l = self.enter();
+        Ok(self.inner.heap.generation(obj)?)
     }
 
     /// This mutator's assist credit in bytes (negative: debt).

@@ -17,7 +17,7 @@ use std::path::Path;
 /// The version written in every record's `schema` field. Version 3 added
 /// the concurrent records; version 4 the `import` object of both kinds of
 /// record (and format names in `shape` for `--heap` files).
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Everything one invocation ran: stop-the-world runs, then concurrent runs
 /// (the order of the JSON Lines).
@@ -270,6 +270,10 @@ struct CycleJson {
     procs: usize,
     dedicated_workers: i64,
     fractional_goal: f64,
+    swept_objects: u64,
+    swept_bytes: u64,
+    reused_objects: u64,
+    arena_objects: u64,
 }
 
 impl From<&CycleStats> for CycleJson {
@@ -303,6 +307,10 @@ impl From<&CycleStats> for CycleJson {
             procs,
             dedicated_workers,
             fractional_goal,
+            swept_objects,
+            swept_bytes,
+            reused_objects,
+            arena_objects,
         } = *s;
         CycleJson {
             cycle,
@@ -333,6 +341,10 @@ impl From<&CycleStats> for CycleJson {
             procs,
             dedicated_workers,
             fractional_goal,
+            swept_objects,
+            swept_bytes,
+            reused_objects,
+            arena_objects,
         }
     }
 }

@@ -280,7 +280,7 @@ fn json_carries_every_documented_field() {
     assert!(fields.len() > 30, "schema parsed to {fields:?}");
     for r in &runs {
         assert_fields_match(r, &fields);
-        assert_eq!(r["schema"], 5);
+        assert_eq!(r["schema"], 6);
         assert_eq!(r["mode"], "stw");
         assert!(r["adapter"].is_null(), "CPU backends have no adapter");
         assert!(r["upload_s"].is_null() && r["batches"].is_null());
@@ -355,7 +355,7 @@ fn concurrent_run_prints_trace_lines_and_json_cycles() {
     let fields = documented_fields("concurrent");
     assert!(fields.contains(&"cycles.park_p99_s"), "{fields:?}");
     assert_fields_match(r, &fields);
-    assert_eq!(r["schema"], 5);
+    assert_eq!(r["schema"], 6);
     assert_eq!(r["mode"], "concurrent");
     assert_eq!(r["backend"], "cpu");
     assert!(r["adapter"].is_null() && r["gpu"].is_null(), "{r}");

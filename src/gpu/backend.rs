@@ -660,6 +660,7 @@ impl GpuScan {
                 // (Taken before the slots are read: see the heap's "Dirty
                 // cards".)
                 heap.take_dirty_slot_ranges();
+                heap.take_dirty_object_ranges();
                 st.mirror = Some(mirror);
                 self.stat(|s| s.setup_s += t.elapsed().as_secs_f64());
                 Ok(())
@@ -719,9 +720,11 @@ impl GpuScan {
         Ok(())
     }
 
-    /// Uploads what changed since the last upload: slots on dirty cards, and
-    /// the objects (with their slots) allocated since, up to the watermark
-    /// (objects at or above it are black and never read by the GPU).
+    /// Uploads what changed since the last upload: slots on dirty cards,
+    /// descriptors on dirty object cards (objects a sweep freed and
+    /// allocation reused), and the objects allocated since, up to the
+    /// watermark (objects at or above it are black and never read by the
+    /// GPU), with every slot the arena has handed out.
     fn upload_heap(&self, st: &mut State, heap: &Heap, wm: u32) -> Result<(), GpuError> {
         let t = Instant::now();
         let (first_obj, old_slots) = (st.objects_uploaded, st.slots_uploaded);
@@ -735,36 +738,25 @@ impl GpuScan {
                 }
             }
         }
-        let mut new_slots = old_slots;
+        for (s, e) in heap.take_dirty_object_ranges() {
+            let e = e.min(first_obj as usize);
+            if s < e {
+                bytes += upload_objects(mirror, heap, s, e)?;
+            }
+        }
         if wm > first_obj {
-            let mut i = first_obj as usize;
-            while i < wm as usize {
-                let end = (i + UPLOAD_CHUNK).min(wm as usize);
-                let infos: Vec<ObjectInfo> = (i..end)
-                    .map(|o| {
-                        let d = heap.desc(o as u32);
-                        ObjectInfo {
-                            slot_start: d.slot_start,
-                            nslots: d.nslots,
-                            size: d.size,
-                        }
-                    })
-                    .collect();
-                mirror.upload_objects(i as u32, &infos)?;
-                bytes += (infos.len() * std::mem::size_of::<ObjectInfo>()) as u64;
-                i = end;
-            }
-            // Objects are laid out in allocation order, so the last one's
-            // slots end the range.
-            let last = heap.desc(wm - 1);
-            new_slots = (last.slot_start + last.nslots) as usize;
-            if new_slots > old_slots {
-                bytes += upload_slots(mirror, heap, old_slots, new_slots)?;
-            }
+            bytes += upload_objects(mirror, heap, first_obj as usize, wm as usize)?;
+        }
+        // Spans reserve their slots when carved, so the arena's slot count,
+        // not the last object's end, bounds what objects below the
+        // watermark use.
+        let new_slots = (heap.slots_len() as usize).max(old_slots);
+        if new_slots > old_slots {
+            bytes += upload_slots(mirror, heap, old_slots, new_slots)?;
         }
         mirror.wait_idle()?;
         st.objects_uploaded = st.objects_uploaded.max(wm);
-        st.slots_uploaded = new_slots.max(old_slots);
+        st.slots_uploaded = new_slots;
         self.stat(|s| {
             s.upload_s += t.elapsed().as_secs_f64();
             s.upload_bytes += bytes;
@@ -1773,6 +1765,32 @@ fn merge_range(
 }
 
 /// Uploads heap slots `[s, e)` in chunks; returns the bytes sent.
+/// Uploads the descriptors of objects `s..e`; returns the bytes sent.
+fn upload_objects(
+    mirror: &mut HeapMirror,
+    heap: &Heap,
+    s: usize,
+    e: usize,
+) -> Result<u64, GpuError> {
+    let mut i = s;
+    while i < e {
+        let end = (i + UPLOAD_CHUNK).min(e);
+        let infos: Vec<ObjectInfo> = (i..end)
+            .map(|o| {
+                let d = heap.desc(o as u32);
+                ObjectInfo {
+                    slot_start: d.slot_start,
+                    nslots: d.nslots,
+                    size: d.size,
+                }
+            })
+            .collect();
+        mirror.upload_objects(i as u32, &infos)?;
+        i = end;
+    }
+    Ok(((e - s) * std::mem::size_of::<ObjectInfo>()) as u64)
+}
+
 fn upload_slots(mirror: &mut HeapMirror, heap: &Heap, s: usize, e: usize) -> Result<u64, GpuError> {
     let raw = heap.raw_slots();
     let mut i = s;

@@ -53,11 +53,16 @@
 
 mod build;
 mod image;
+mod span;
 
 pub use build::{build, try_build, Shape, ShapeSpec};
 pub use image::{
     load_image, load_image_file, save_image, save_image_file, ImageCount, ImageError, ImageSection,
     IMAGE_MAGIC, IMAGE_VERSION,
+};
+pub use span::{
+    size_class, MCache, SweepCounts, CLASS_SLOTS, MAX_SMALL_SLOTS, NUM_CLASSES, SPAN_OBJECTS,
+    SPAN_SLOTS,
 };
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::*};
@@ -71,6 +76,14 @@ pub const WORD_BYTES: u64 = 8;
 /// small enough that a few scattered writes re-copy little, large enough
 /// that the flags (one byte per card) cost nothing next to the slots.
 pub const CARD_SLOTS: usize = 1024;
+
+/// Objects per dirty card of the object table (see "Dirty cards").
+pub const OBJECT_CARD_OBJECTS: usize = 1024;
+
+/// What a freed object's slots hold in debug builds: never a valid encoded
+/// reference (it decodes past any heap's capacity, so scanners skip it as
+/// they skip objects above the allocation watermark).
+pub const POISON_SLOT: u32 = u32::MAX;
 
 /// A reference to an object: its dense index in the arena.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -134,6 +147,14 @@ pub enum HeapError {
         slot: u32,
         /// The object's slot count.
         nslots: u32,
+    },
+    /// A reference to an object a sweep has freed (or an index no object was
+    /// ever allocated at): a live object would never be freed, so this is
+    /// a reference the program should not hold.
+    #[error("object {obj} is not allocated: a sweep freed it, or it was never allocated")]
+    NotAllocated {
+        /// The offending index.
+        obj: u32,
     },
     /// A global root index past the end of the global area.
     #[error("global root {index} is out of range: there are {len} global roots")]
@@ -213,15 +234,25 @@ pub struct Heap {
     globals: Box<[AtomicU32]>,
     stacks: RwLock<Vec<Arc<Stack>>>,
     /// One dirty flag per [`CARD_SLOTS`] slots (see the module comment).
-    cards: Box<[AtomicU8]>,
+    cards: Cards,
+    /// One dirty flag per [`OBJECT_CARD_OBJECTS`] descriptors, set when a
+    /// freed object is reused with a new size and slot count.
+    object_cards: Cards,
+    /// Spans, size classes and the sweep (see `span`).
+    spans: span::Spans,
 }
 
-/// The stored form of an [`ObjDesc`].
+/// The stored form of an [`ObjDesc`], with what the allocator keeps: the
+/// slots reserved for the object's index for life, and its generation.
 #[derive(Debug, Default)]
 struct ObjCell {
     slot_start: AtomicU32,
     nslots: AtomicU32,
     size: AtomicU32,
+    /// Slots reserved at `slot_start` (at least `nslots`).
+    cap: AtomicU32,
+    /// Allocations of this index so far (0: never allocated).
+    generation: AtomicU32,
 }
 
 impl ObjCell {
@@ -230,6 +261,8 @@ impl ObjCell {
             slot_start: AtomicU32::new(slot_start),
             nslots: AtomicU32::new(nslots),
             size: AtomicU32::new(size),
+            cap: AtomicU32::new(nslots),
+            generation: AtomicU32::new(1),
         }
     }
 }
@@ -240,10 +273,48 @@ fn atomic_zeroed(n: usize) -> Box<[AtomicU32]> {
         .collect()
 }
 
-fn clean_cards(slots: usize) -> Box<[AtomicU8]> {
-    std::iter::repeat_with(|| AtomicU8::new(0))
-        .take(slots.div_ceil(CARD_SLOTS))
-        .collect()
+/// Dirty flags, one per `per` elements (see "Dirty cards" in the module
+/// comment for the ordering that makes a concurrent write never missed).
+#[derive(Debug)]
+struct Cards {
+    flags: Box<[AtomicU8]>,
+    per: usize,
+    /// Elements covered (the last card is clipped to it).
+    len: usize,
+}
+
+impl Cards {
+    fn new(len: usize, per: usize) -> Cards {
+        Cards {
+            flags: std::iter::repeat_with(|| AtomicU8::new(0))
+                .take(len.div_ceil(per))
+                .collect(),
+            per,
+            len,
+        }
+    }
+
+    #[inline]
+    fn note(&self, i: usize) {
+        if let Some(c) = self.flags.get(i / self.per) {
+            c.swap(1, Release);
+        }
+    }
+
+    fn take_ranges(&self) -> Vec<(usize, usize)> {
+        let mut out: Vec<(usize, usize)> = Vec::new();
+        for (i, c) in self.flags.iter().enumerate() {
+            if c.load(Relaxed) == 0 || c.swap(0, Acquire) == 0 {
+                continue;
+            }
+            let (s, e) = (i * self.per, ((i + 1) * self.per).min(self.len));
+            match out.last_mut() {
+                Some(last) if last.1 == s => last.1 = e,
+                _ => out.push((s, e)),
+            }
+        }
+        out
+    }
 }
 
 impl Heap {
@@ -259,7 +330,9 @@ impl Heap {
             allocated_bytes: AtomicU64::new(0),
             globals: atomic_zeroed(config.globals),
             stacks: RwLock::new(Vec::new()),
-            cards: clean_cards(config.max_slots as usize),
+            cards: Cards::new(config.max_slots as usize, CARD_SLOTS),
+            object_cards: Cards::new(config.max_objects as usize, OBJECT_CARD_OBJECTS),
+            spans: span::Spans::new(config.max_objects),
         }
     }
 
@@ -268,13 +341,21 @@ impl Heap {
         self.config
     }
 
-    /// Allocates an object of `size` bytes with `nslots` nil pointer slots.
-    ///
-    /// Thread-safe; either the whole object is allocated or nothing is.
-    pub fn alloc(&self, size: u32, nslots: u32) -> Result<ObjRef, HeapError> {
+    fn check_size(size: u32, nslots: u32) -> Result<(), HeapError> {
         if u64::from(size) < u64::from(nslots) * WORD_BYTES {
             return Err(HeapError::BadSize { size, nslots });
         }
+        Ok(())
+    }
+
+    /// Allocates an object of `size` bytes with `nslots` nil pointer slots at
+    /// the end of the arena, right after the last one: the builders' layout.
+    /// It never reuses a freed object; mutators of a running collector
+    /// allocate with [`Heap::alloc_cached`], which does.
+    ///
+    /// Thread-safe; either the whole object is allocated or nothing is.
+    pub fn alloc(&self, size: u32, nslots: u32) -> Result<ObjRef, HeapError> {
+        Self::check_size(size, nslots)?;
         let mut cur = self.bump.load(Relaxed);
         loop {
             let (objs, slots) = ((cur >> 32) as u32, cur as u32);
@@ -302,6 +383,11 @@ impl Heap {
                     c.slot_start.store(slots, Relaxed);
                     c.nslots.store(nslots, Relaxed);
                     c.size.store(size, Relaxed);
+                    c.cap.store(nslots, Relaxed);
+                    // Allocated before its generation says so: a sweep that
+                    // sees the generation sees the object allocated.
+                    self.spans.set_bumped(objs);
+                    c.generation.fetch_add(1, Release);
                     self.allocated_bytes.fetch_add(size.into(), Relaxed);
                     return Ok(ObjRef(objs));
                 }
@@ -326,7 +412,7 @@ impl Heap {
         self.bump.load(Acquire) as u32
     }
 
-    /// Total bytes allocated (the sum of object sizes).
+    /// Bytes allocated and not freed (the sum of live object sizes).
     pub fn allocated_bytes(&self) -> u64 {
         self.allocated_bytes.load(Relaxed)
     }
@@ -352,6 +438,9 @@ impl Heap {
         let len = self.len();
         if obj.0 >= len {
             return Err(HeapError::NoSuchObject { obj: obj.0, len });
+        }
+        if !self.spans.is_allocated(obj.0) {
+            return Err(HeapError::NotAllocated { obj: obj.0 });
         }
         Ok(())
     }
@@ -398,9 +487,7 @@ impl Heap {
     /// indices are ignored.
     #[inline]
     pub fn note_slot_write(&self, slot: usize) {
-        if let Some(c) = self.cards.get(slot / CARD_SLOTS) {
-            c.swap(1, Release);
-        }
+        self.cards.note(slot);
     }
 
     /// Clears every dirty card and returns the slot ranges `[start, end)` they
@@ -408,19 +495,15 @@ impl Heap {
     /// written since the previous call. See "Dirty cards" in the module
     /// comment for why a concurrent write is never missed for good.
     pub fn take_dirty_slot_ranges(&self) -> Vec<(usize, usize)> {
-        let mut out: Vec<(usize, usize)> = Vec::new();
-        let cap = self.slots.len();
-        for (i, c) in self.cards.iter().enumerate() {
-            if c.load(Relaxed) == 0 || c.swap(0, Acquire) == 0 {
-                continue;
-            }
-            let (s, e) = (i * CARD_SLOTS, ((i + 1) * CARD_SLOTS).min(cap));
-            match out.last_mut() {
-                Some(last) if last.1 == s => last.1 = e,
-                _ => out.push((s, e)),
-            }
-        }
-        out
+        self.cards.take_ranges()
+    }
+
+    /// Clears every dirty object card and returns the object ranges
+    /// `[start, end)` whose descriptors changed since the previous call:
+    /// freed objects reused with a new size and slot count. Objects past
+    /// what a mirror has uploaded need no card; it uploads them whole.
+    pub fn take_dirty_object_ranges(&self) -> Vec<(usize, usize)> {
+        self.object_cards.take_ranges()
     }
 
     /// The flat slot array (encoded values), for scanners and mirrors.
@@ -492,7 +575,7 @@ impl Heap {
     pub fn edges(&self) -> u64 {
         self.slots[..self.slots_len() as usize]
             .iter()
-            .filter(|s| s.load(Relaxed) != 0)
+            .filter(|s| !matches!(s.load(Relaxed), 0 | POISON_SLOT))
             .count() as u64
     }
 
@@ -536,8 +619,14 @@ impl Heap {
                 })
             })
             .collect();
+        let spans = span::Spans::new(cells.len() as u32);
+        for i in 0..n as u32 {
+            spans.set_allocated(i);
+        }
         Heap {
-            cards: clean_cards(slots.len()),
+            cards: Cards::new(slots.len(), CARD_SLOTS),
+            object_cards: Cards::new(cells.len(), OBJECT_CARD_OBJECTS),
+            spans,
             config: HeapConfig {
                 max_objects: cells.len() as u32,
                 max_slots: slots.len() as u32,

@@ -60,6 +60,14 @@ impl MarkBits {
         self.words[(i / 64) as usize].load(Relaxed) & (1u64 << (i % 64)) != 0
     }
 
+    /// Word `i` of the bitmap: the bits of objects `64 * i .. 64 * i + 64`
+    /// (0 past the end). A span of the heap is exactly one word, so the sweep
+    /// reads a span's marks with one load (Go's `gcmarkBits` of an mspan).
+    #[inline]
+    pub fn word(&self, i: usize) -> u64 {
+        self.words.get(i).map_or(0, |w| w.load(Relaxed))
+    }
+
     /// Number of set bits.
     pub fn count(&self) -> u64 {
         self.words
