@@ -47,7 +47,7 @@ use crate::assist::{
     assist_work_for_debt, credit_for_work, AssistCredit, AssistQueue, AssistRatios, ParkOutcome,
 };
 use crate::barrier::WbBuf;
-use crate::heap::{Heap, HeapError, MCache, ObjRef, Stack, SweepCounts, WORD_BYTES};
+use crate::heap::{Heap, HeapError, HeapView, MCache, ObjRef, Stack, SweepCounts, WORD_BYTES};
 use crate::mark::{DrainFlags, DrainHooks, GcWork, Marker, NoHooks};
 use crate::pacer::{GcTriggerKind, MarkWorkerMode, Pacer, PacerConfig, PacerError};
 use crate::scan::{CpuScan, ScanBackend};
@@ -121,9 +121,14 @@ impl MarkTermination<'_> {
         self.cycle
     }
 
-    /// Objects allocated so far (indices `0..objects()`).
+    /// Object indices handed out so far (`0..objects()`).
     pub fn objects(&self) -> u32 {
         self.heap.len()
+    }
+
+    /// The heap, read-only, as the cycle ends.
+    pub fn heap(&self) -> HeapView<'_> {
+        HeapView::new(self.heap)
     }
 
     /// Whether the cycle marked `obj`.
@@ -545,9 +550,10 @@ impl Collector {
         &self.inner.pacer
     }
 
-    /// The heap.
-    pub fn heap(&self) -> &Arc<Heap> {
-        &self.inner.heap
+    /// The heap, read-only: pointer writes go through a [`Mutator`] and its
+    /// write barrier (see [`HeapView`]).
+    pub fn heap(&self) -> HeapView<'_> {
+        HeapView::new(&self.inner.heap)
     }
 
     /// The marker (its bitmap holds the last cycle's marks).

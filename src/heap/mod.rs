@@ -642,6 +642,115 @@ impl Heap {
     }
 }
 
+/// A read-only view of a heap: what a running collector hands out.
+///
+/// Once a [`Collector`](crate::collector::Collector) owns a heap, every
+/// pointer write must go through a mutator's write barrier; the raw writers
+/// ([`Heap::store`], [`Heap::set_global`], [`Heap::raw_slots`], stacks'
+/// [`Stack::with`]) would skip it, and one unbarriered deletion is enough to
+/// lose a live object. So the collector hands out this view, which can only
+/// read. The raw writers stay on [`Heap`] for building a heap before a
+/// collector owns it.
+///
+/// ```
+/// # use gpumark::collector::{Collector, CollectorConfig};
+/// # use gpumark::heap::{Heap, HeapConfig};
+/// # use std::sync::Arc;
+/// let heap = Heap::new(HeapConfig { max_objects: 64, max_slots: 64, globals: 1 });
+/// let c = Collector::new(Arc::new(heap), CollectorConfig::default()).unwrap();
+/// let m = c.mutator();
+/// let o = m.alloc(16, 0).unwrap();
+/// m.set_global(0, Some(o)).unwrap(); // barriered
+/// assert_eq!(c.heap().global(0).unwrap(), Some(o)); // reads are fine
+/// ```
+///
+/// A raw write through the collector does not compile:
+///
+/// ```compile_fail
+/// # use gpumark::collector::{Collector, CollectorConfig};
+/// # use gpumark::heap::{Heap, HeapConfig};
+/// # use std::sync::Arc;
+/// let heap = Heap::new(HeapConfig { max_objects: 64, max_slots: 64, globals: 1 });
+/// let c = Collector::new(Arc::new(heap), CollectorConfig::default()).unwrap();
+/// c.heap().set_global(0, None).unwrap();
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct HeapView<'a> {
+    heap: &'a Heap,
+}
+
+impl<'a> HeapView<'a> {
+    /// A read-only view of `heap`.
+    pub fn new(heap: &'a Heap) -> Self {
+        HeapView { heap }
+    }
+
+    /// The capacities the heap was created with.
+    pub fn config(&self) -> HeapConfig {
+        self.heap.config()
+    }
+
+    /// Object indices handed out so far (see [`Heap::len`]).
+    pub fn len(&self) -> u32 {
+        self.heap.len()
+    }
+
+    /// True if no object has been allocated.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Pointer slots handed out so far.
+    pub fn slots_len(&self) -> u32 {
+        self.heap.slots_len()
+    }
+
+    /// Bytes allocated and not freed.
+    pub fn allocated_bytes(&self) -> u64 {
+        self.heap.allocated_bytes()
+    }
+
+    /// The descriptor of `obj`, checked.
+    pub fn object(&self, obj: ObjRef) -> Result<ObjDesc, HeapError> {
+        self.heap.object(obj)
+    }
+
+    /// Reads slot `slot` of `obj`.
+    pub fn load(&self, obj: ObjRef, slot: u32) -> Result<Option<ObjRef>, HeapError> {
+        self.heap.load(obj, slot)
+    }
+
+    /// Global root `index`.
+    pub fn global(&self, index: usize) -> Result<Option<ObjRef>, HeapError> {
+        self.heap.global(index)
+    }
+
+    /// Number of global roots.
+    pub fn globals_len(&self) -> usize {
+        self.heap.globals().len()
+    }
+
+    /// Non-nil slots among allocated objects.
+    pub fn edges(&self) -> u64 {
+        self.heap.edges()
+    }
+
+    /// Whether `obj` is allocated now.
+    pub fn is_allocated(&self, obj: ObjRef) -> bool {
+        self.heap.is_allocated(obj)
+    }
+
+    /// `obj`'s allocation generation (see [`Heap::generation`]).
+    pub fn generation(&self, obj: ObjRef) -> Result<u32, HeapError> {
+        self.heap.generation(obj)
+    }
+
+    /// What sweeping has freed and reused so far.
+    pub fn sweep_counts(&self) -> SweepCounts {
+        self.heap.sweep_counts()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

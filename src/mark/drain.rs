@@ -185,8 +185,9 @@ impl Marker {
         }
     }
 
-    /// The heap being marked.
-    pub fn heap(&self) -> &Arc<Heap> {
+    /// The heap being marked. Crate-private: a collector's marker must not
+    /// hand out the heap's raw writers (see [`crate::heap::HeapView`]).
+    pub(crate) fn heap(&self) -> &Arc<Heap> {
         &self.heap
     }
 
