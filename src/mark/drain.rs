@@ -187,6 +187,7 @@ impl Marker {
 
     /// The heap being marked. Crate-private: a collector's marker must not
     /// hand out the heap's raw writers (see [`crate::heap::HeapView`]).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))] // the GPU backend's
     pub(crate) fn heap(&self) -> &Arc<Heap> {
         &self.heap
     }
