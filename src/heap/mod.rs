@@ -52,10 +52,12 @@
 //! concurrent take is clearing.)
 
 mod build;
+mod csr;
 mod image;
 mod span;
 
 pub use build::{build, try_build, Shape, ShapeSpec};
+pub use csr::CsrGraph;
 pub use image::{
     load_image, load_image_file, save_image, save_image_file, ImageCount, ImageError, ImageSection,
     IMAGE_MAGIC, IMAGE_VERSION,
@@ -171,6 +173,87 @@ pub enum HeapError {
         size: u32,
         /// Requested slots.
         nslots: u32,
+    },
+    /// An object too small to hold its own pointer slots, in a graph given to
+    /// [`Heap::from_csr`].
+    #[error("object {obj} is {size} bytes, too small for its {nslots} pointer slots of 8 bytes")]
+    ObjectTooSmall {
+        /// The object.
+        obj: u32,
+        /// Its size in bytes.
+        size: u32,
+        /// Its slot count.
+        nslots: u32,
+    },
+    /// A slot of a graph given to [`Heap::from_csr`] names an object past the
+    /// last one.
+    #[error("slot {slot} of object {obj} points to object {target}, but there are only {objects} objects")]
+    SlotOutOfRange {
+        /// The object holding the slot.
+        obj: u32,
+        /// The slot's index within the object.
+        slot: u32,
+        /// The object it names.
+        target: u32,
+        /// Objects in the graph.
+        objects: u32,
+    },
+    /// A global root of a graph given to [`Heap::from_csr`] names an object
+    /// past the last one.
+    #[error("global root {index} points to object {target}, but there are only {objects} objects")]
+    GlobalOutOfRange {
+        /// The global's index.
+        index: usize,
+        /// The object it names.
+        target: u32,
+        /// Objects in the graph.
+        objects: u32,
+    },
+    /// A stack slot of a graph given to [`Heap::from_csr`] names an object
+    /// past the last one.
+    #[error("slot {index} of stack {stack} points to object {target}, but there are only {objects} objects")]
+    StackSlotOutOfRange {
+        /// The stack, in the order they were added.
+        stack: usize,
+        /// The slot's index within the stack.
+        index: usize,
+        /// The object it names.
+        target: u32,
+        /// Objects in the graph.
+        objects: u32,
+    },
+    /// CSR offsets of the wrong length: one per object and one for the end
+    /// are needed.
+    #[error("CSR offsets have {offsets} entries, but {objects} objects need {need} (one per object and one for the end)", need = u64::from(*.objects) + 1)]
+    CsrOffsetsLength {
+        /// Offsets given.
+        offsets: usize,
+        /// Objects (sizes) given.
+        objects: u32,
+    },
+    /// CSR offsets that do not start at 0.
+    #[error("CSR offsets must start at 0, not {first}")]
+    CsrOffsetsStart {
+        /// The first offset.
+        first: u32,
+    },
+    /// CSR offsets that decrease: object `obj` would end before it starts.
+    #[error("CSR offsets decrease at object {obj}: its slots would run from {start} to {end}")]
+    CsrOffsetsDecrease {
+        /// The object.
+        obj: u32,
+        /// `offsets[obj]`.
+        start: u32,
+        /// `offsets[obj + 1]`.
+        end: u32,
+    },
+    /// The last CSR offset is not the number of targets.
+    #[error("the last CSR offset is {last_offset}, but there are {targets} targets (they must be equal)")]
+    CsrTargetsLength {
+        /// The last offset.
+        last_offset: u32,
+        /// Targets given.
+        targets: usize,
     },
     /// Requested capacity does not fit the 32-bit indices used by the heap.
     #[error("capacity of {requested} {what} exceeds the limit of {limit}")]
