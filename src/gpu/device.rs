@@ -25,6 +25,27 @@
 //! instead of wgpu's default handler (which panics): a lost device sets a flag
 //! read by every later call, and uncaptured validation/out-of-memory errors are
 //! kept and reported as [`GpuError`] by the next call that checks them.
+//!
+//! # Sharing the application's device
+//!
+//! An application that already has a device (a renderer, a compute pipeline
+//! of its own) gives it to [`GpuContext::from_device`] instead, as wgpu's
+//! examples separate finding a device (`execute_gpu`) from the work done on
+//! it (`execute_gpu_inner(&device, &queue)`). What the kernels need is then
+//! checked against the limits and features the device was *opened* with
+//! (not the adapter's): the scan kernel binds [`STORAGE_BINDINGS_NEEDED`]
+//! storage buffers, more than `wgpu::Limits::default()` allows, so such a
+//! device must be requested with `required_limits: adapter.limits()` (or at
+//! least that many storage buffers per stage), and a missing limit is a
+//! [`GpuError::MissingLimit`] naming it. The application's error handlers
+//! stay its own: `from_device` installs none (wgpu keeps one device-lost
+//! callback and one uncaptured-error handler per device, and installing ours
+//! would silently replace the application's). A device lost under a shared
+//! context then shows as the failure of the next GPU call, and the scan
+//! backend finishes on the CPU as after any GPU error; an application that
+//! wants it reported as [`GpuError::DeviceLost`] calls
+//! [`GpuContext::note_device_lost`] from its own callback, or lets gpumark
+//! take both handlers with [`GpuContext::install_error_handlers`].
 
 use std::sync::{Arc, Mutex};
 
@@ -217,8 +238,96 @@ pub struct GpuContext {
     pub(crate) health: Arc<Mutex<DeviceHealth>>,
 }
 
-/// Storage buffers one scan dispatch binds; the adapter must allow this many.
-pub(crate) const STORAGE_BINDINGS_NEEDED: u32 = super::batch::SCAN_STORAGE_BINDINGS;
+/// Storage buffers one scan dispatch binds; the device must allow this many
+/// per shader stage (wgpu's default limit is 8).
+pub const STORAGE_BINDINGS_NEEDED: u32 = super::batch::SCAN_STORAGE_BINDINGS;
+
+/// Workgroup memory of the largest kernel in bytes (the portable scan
+/// kernel's winner lists and the load-balanced search's prefix sums;
+/// checked against the shaders by a unit test in `shaders.rs`).
+pub(crate) const WORKGROUP_STORAGE_BYTES_NEEDED: u32 = 14_384;
+
+/// The device limits the kernels need, with the least value each must have:
+/// what [`GpuContext::new`] and [`GpuContext::from_device`] check.
+fn limits_needed(limits: &wgpu::Limits) -> [(&'static str, u32, u32); 8] {
+    use super::WORKGROUP_SIZE;
+    [
+        (
+            "max_storage_buffers_per_shader_stage",
+            STORAGE_BINDINGS_NEEDED,
+            limits.max_storage_buffers_per_shader_stage,
+        ),
+        // The scan binds its storage buffers and one uniform in one group.
+        (
+            "max_bindings_per_bind_group",
+            STORAGE_BINDINGS_NEEDED + 1,
+            limits.max_bindings_per_bind_group,
+        ),
+        ("max_bind_groups", 1, limits.max_bind_groups),
+        (
+            "max_uniform_buffers_per_shader_stage",
+            1,
+            limits.max_uniform_buffers_per_shader_stage,
+        ),
+        (
+            "max_compute_workgroup_size_x",
+            WORKGROUP_SIZE,
+            limits.max_compute_workgroup_size_x,
+        ),
+        (
+            "max_compute_invocations_per_workgroup",
+            WORKGROUP_SIZE,
+            limits.max_compute_invocations_per_workgroup,
+        ),
+        (
+            "max_compute_workgroup_storage_size",
+            WORKGROUP_STORAGE_BYTES_NEEDED,
+            limits.max_compute_workgroup_storage_size,
+        ),
+        (
+            "max_compute_workgroups_per_dimension",
+            1,
+            limits.max_compute_workgroups_per_dimension,
+        ),
+    ]
+}
+
+/// The first limit in `limits` below what the kernels need, as an error.
+fn check_limits(limits: &wgpu::Limits) -> Result<(), GpuError> {
+    match limits_needed(limits)
+        .into_iter()
+        .find(|&(_, need, have)| have < need)
+    {
+        Some((limit, need, have)) => Err(GpuError::MissingLimit {
+            limit,
+            need: need.into(),
+            have: have.into(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The timestamp features a level trace needs.
+const TRACE_FEATURES: wgpu::Features =
+    wgpu::Features::TIMESTAMP_QUERY.union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES);
+
+/// What a shared device's `features` give the kernels `options` ask for:
+/// `(subgroups, trace_levels)`. The subgroup kernel is an optimisation and
+/// falls back to the portable one; a level trace asked for on a device
+/// opened without the timestamp features is an error naming them.
+fn shared_features(
+    features: wgpu::Features,
+    options: &GpuOptions,
+) -> Result<(bool, bool), GpuError> {
+    let subgroups = options.allow_subgroups && features.contains(wgpu::Features::SUBGROUP);
+    if options.trace_levels && !features.contains(TRACE_FEATURES) {
+        return Err(GpuError::MissingFeature {
+            feature: TRACE_FEATURES.difference(features),
+            needed_for: "a level trace (GpuOptions::trace_levels)",
+        });
+    }
+    Ok((subgroups, options.trace_levels))
+}
 
 impl GpuContext {
     /// Finds an adapter according to `options` and the environment, and opens
@@ -226,9 +335,12 @@ impl GpuContext {
     ///
     /// # Errors
     /// [`GpuError::NoAdapter`] when no adapter matches (the message names the
-    /// backends and name that were wanted), [`GpuError::Unsupported`] when the
-    /// adapter cannot bind the storage buffers the scan kernel needs, and
-    /// [`GpuError::RequestDevice`] when the driver refuses the device.
+    /// backends and name that were wanted), [`GpuError::MissingLimit`] when
+    /// the adapter's limits are below what the kernels need (the storage
+    /// buffers the scan kernel binds, on some GL drivers),
+    /// [`GpuError::Unsupported`] when it cannot run compute shaders with
+    /// indirect dispatch, and [`GpuError::RequestDevice`] when the driver
+    /// refuses the device.
     pub fn new(options: &GpuOptions) -> Result<Self, GpuError> {
         pollster::block_on(Self::new_async(options))
     }
@@ -294,27 +406,26 @@ impl GpuContext {
         let description = AdapterDescription::of(&adapter.get_info());
 
         let limits = adapter.limits();
-        if limits.max_storage_buffers_per_shader_stage < STORAGE_BINDINGS_NEEDED {
+        check_limits(&limits)?;
+        let downlevel =
+            wgpu::DownlevelFlags::COMPUTE_SHADERS | wgpu::DownlevelFlags::INDIRECT_EXECUTION;
+        let missing = downlevel.difference(adapter.get_downlevel_capabilities().flags);
+        if !missing.is_empty() {
             return Err(GpuError::Unsupported {
-                what: format!(
-                    "adapter {} allows {} storage buffers per shader stage, the scan kernel binds {}",
-                    description.name,
-                    limits.max_storage_buffers_per_shader_stage,
-                    STORAGE_BINDINGS_NEEDED
-                ),
+                what: format!("adapter {} lacks {missing:?}", description.name),
             });
         }
         let subgroups =
             options.allow_subgroups && adapter.features().contains(wgpu::Features::SUBGROUP);
-        let timestamps =
-            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
-        let trace_levels = options.trace_levels && adapter.features().contains(timestamps);
+        // A level trace is for diagnosis: on an adapter without timestamps
+        // the context just does not trace (see `traces_levels`).
+        let trace_levels = options.trace_levels && adapter.features().contains(TRACE_FEATURES);
         let mut required_features = wgpu::Features::empty();
         if subgroups {
             required_features |= wgpu::Features::SUBGROUP;
         }
         if trace_levels {
-            required_features |= timestamps;
+            required_features |= TRACE_FEATURES;
         }
 
         let (device, queue) = adapter
@@ -327,34 +438,87 @@ impl GpuContext {
             .await
             .map_err(|e| GpuError::RequestDevice(e.to_string()))?;
 
-        // Route asynchronous failures into `health` instead of wgpu's default
-        // handler, which panics on an uncaptured error.
-        let health = Arc::new(Mutex::new(DeviceHealth::default()));
-        {
-            let health = Arc::clone(&health);
-            device.set_device_lost_callback(move |reason, message| {
-                if let Ok(mut h) = health.lock() {
-                    h.lost.get_or_insert(format!("{reason:?}: {message}"));
-                }
-            });
-        }
-        {
-            let health = Arc::clone(&health);
-            device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
-                if let Ok(mut h) = health.lock() {
-                    h.errors.push(error.to_string());
-                }
-            }));
-        }
+        let ctx = GpuContext::assemble(
+            device,
+            queue,
+            description,
+            limits,
+            options,
+            subgroups,
+            trace_levels,
+        );
+        // Our own device: route asynchronous failures into `health` instead
+        // of wgpu's default handler, which panics on an uncaptured error.
+        ctx.install_error_handlers();
+        Ok(ctx)
+    }
 
+    /// A context on a device the application opened itself, sharing it with
+    /// the application (the handles are cloned; wgpu's are reference
+    /// counted). The adapter's description comes from
+    /// `device.adapter_info()`; `options.backend` and `options.adapter_name`
+    /// play no part (the device is chosen), the other options apply as in
+    /// [`GpuContext::new`].
+    ///
+    /// The device is checked against what the kernels need, with the limits
+    /// and features it was opened with: request it with
+    /// `required_limits: adapter.limits()` (wgpu's defaults allow 8 storage
+    /// buffers per stage; the scan kernel binds [`STORAGE_BINDINGS_NEEDED`]),
+    /// and with [`wgpu::Features::SUBGROUP`] for the faster scan kernel
+    /// where the adapter has it (without it the portable kernel runs). No
+    /// error handler is installed: see "Sharing the application's device"
+    /// in the module documentation, [`GpuContext::install_error_handlers`]
+    /// and [`GpuContext::note_device_lost`].
+    ///
+    /// # Errors
+    /// [`GpuError::MissingLimit`] naming the first limit below what the
+    /// kernels need, with both values; [`GpuError::MissingFeature`] when
+    /// `options.trace_levels` is set and the device was opened without the
+    /// timestamp features a level trace needs.
+    ///
+    /// # Examples
+    ///
+    /// `examples/shared_device.rs`: an application opens its own device,
+    /// runs its own compute pass on it, and shares it with gpumark for a
+    /// mark. Without an adapter it skips, unless `CI=true`.
+    ///
+    #[doc = concat!("```\n", include_str!("../../examples/shared_device.rs"), "\n```")]
+    pub fn from_device(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        options: &GpuOptions,
+    ) -> Result<Self, GpuError> {
+        let limits = device.limits();
+        check_limits(&limits)?;
+        let (subgroups, trace_levels) = shared_features(device.features(), options)?;
+        Ok(GpuContext::assemble(
+            device.clone(),
+            queue.clone(),
+            AdapterDescription::of(&device.adapter_info()),
+            limits,
+            options,
+            subgroups,
+            trace_levels,
+        ))
+    }
+
+    /// The context's fields from a checked device.
+    fn assemble(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        description: AdapterDescription,
+        limits: wgpu::Limits,
+        options: &GpuOptions,
+        subgroups: bool,
+        trace_levels: bool,
+    ) -> GpuContext {
         let mut max_binding_bytes = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
         if let Some(cap) = options.max_binding_bytes {
             max_binding_bytes = max_binding_bytes.min(cap);
         }
-
-        Ok(GpuContext {
+        GpuContext {
             device,
             queue,
             description,
@@ -362,15 +526,53 @@ impl GpuContext {
             max_binding_bytes,
             subgroups,
             trace_levels,
-            health,
-        })
+            health: Arc::new(Mutex::new(DeviceHealth::default())),
+        }
+    }
+
+    /// Makes gpumark the device's device-lost callback and uncaptured-error
+    /// handler, so that a loss is reported as [`GpuError::DeviceLost`] and a
+    /// driver error as a [`GpuError`] by the next call, instead of wgpu's
+    /// default handler (which panics). [`GpuContext::new`] does this on the
+    /// device it opens; on a shared device ([`GpuContext::from_device`]) it
+    /// replaces the application's own callback and handler, since wgpu
+    /// keeps one of each per device, and the application's errors are then
+    /// reported to gpumark too.
+    pub fn install_error_handlers(&self) {
+        {
+            let health = Arc::clone(&self.health);
+            self.device
+                .set_device_lost_callback(move |reason, message| {
+                    if let Ok(mut h) = health.lock() {
+                        h.lost.get_or_insert(format!("{reason:?}: {message}"));
+                    }
+                });
+        }
+        let health = Arc::clone(&self.health);
+        self.device
+            .on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
+                if let Ok(mut h) = health.lock() {
+                    h.errors.push(error.to_string());
+                }
+            }));
+    }
+
+    /// Tells the context its device was lost (an application forwarding
+    /// from its own device-lost callback on a shared device): every later
+    /// GPU call fails with [`GpuError::DeviceLost`] carrying `reason`, and
+    /// the scan backend finishes on the CPU.
+    pub fn note_device_lost(&self, reason: &str) {
+        if let Ok(mut h) = self.health.lock() {
+            h.lost.get_or_insert_with(|| reason.to_string());
+        }
     }
 
     /// The adapters present for `backend` (every backend wgpu was built with
     /// when `None`) that can run the scan kernels, without opening any: what
-    /// `--backend all` iterates. An adapter with fewer storage buffers per
-    /// shader stage than the kernels bind (some GL drivers) is left out, as
-    /// [`GpuContext::new`] would refuse it.
+    /// `--backend all` iterates. An adapter whose limits are below what the
+    /// kernels need (some GL drivers allow fewer storage buffers per shader
+    /// stage than the scan binds) is left out, as [`GpuContext::new`] would
+    /// refuse it.
     pub fn adapters(backend: Option<BackendChoice>) -> Vec<AdapterDescription> {
         let backends = backend.map_or(wgpu::Backends::all(), BackendChoice::backends);
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
@@ -378,7 +580,7 @@ impl GpuContext {
         let instance = wgpu::Instance::new(desc);
         pollster::block_on(instance.enumerate_adapters(backends))
             .iter()
-            .filter(|a| a.limits().max_storage_buffers_per_shader_stage >= STORAGE_BINDINGS_NEEDED)
+            .filter(|a| check_limits(&a.limits()).is_ok())
             .map(|a| AdapterDescription::of(&a.get_info()))
             .collect()
     }
@@ -425,6 +627,11 @@ impl GpuContext {
     /// The underlying wgpu device, for callers that share it.
     pub fn device(&self) -> &wgpu::Device {
         &self.device
+    }
+
+    /// The queue gpumark submits to, for callers that share it.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
     }
 
     /// Returns the device-lost error if the device was lost, else the oldest
@@ -489,5 +696,121 @@ mod tests {
             "glide".parse::<BackendChoice>(),
             Err(GpuError::UnknownBackend { .. })
         ));
+    }
+
+    #[test]
+    fn default_limits_lack_the_scan_kernels_storage_buffers() {
+        // What a device requested with wgpu's defaults has.
+        let e = check_limits(&wgpu::Limits::default()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                GpuError::MissingLimit {
+                    limit: "max_storage_buffers_per_shader_stage",
+                    need,
+                    have: 8,
+                } if need == u64::from(STORAGE_BINDINGS_NEEDED)
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "the device's max_storage_buffers_per_shader_stage is 8, and gpumark's kernels \
+                 need at least {STORAGE_BINDINGS_NEEDED}: open it with required_limits \
+                 adapter.limits() (or at least that much)"
+            )
+        );
+        let enough = wgpu::Limits {
+            max_storage_buffers_per_shader_stage: STORAGE_BINDINGS_NEEDED,
+            ..wgpu::Limits::default()
+        };
+        assert!(check_limits(&enough).is_ok());
+    }
+
+    #[test]
+    fn every_limit_is_checked_and_named() {
+        let enough = wgpu::Limits {
+            max_storage_buffers_per_shader_stage: STORAGE_BINDINGS_NEEDED,
+            ..wgpu::Limits::default()
+        };
+        type Lower = fn(&mut wgpu::Limits);
+        let lower: [(&str, Lower); 8] = [
+            ("max_storage_buffers_per_shader_stage", |l| {
+                l.max_storage_buffers_per_shader_stage -= 1
+            }),
+            ("max_bindings_per_bind_group", |l| {
+                l.max_bindings_per_bind_group = STORAGE_BINDINGS_NEEDED
+            }),
+            ("max_bind_groups", |l| l.max_bind_groups = 0),
+            ("max_uniform_buffers_per_shader_stage", |l| {
+                l.max_uniform_buffers_per_shader_stage = 0
+            }),
+            ("max_compute_workgroup_size_x", |l| {
+                l.max_compute_workgroup_size_x = 128
+            }),
+            ("max_compute_invocations_per_workgroup", |l| {
+                l.max_compute_invocations_per_workgroup = 0
+            }),
+            ("max_compute_workgroup_storage_size", |l| {
+                l.max_compute_workgroup_storage_size = WORKGROUP_STORAGE_BYTES_NEEDED - 4
+            }),
+            ("max_compute_workgroups_per_dimension", |l| {
+                l.max_compute_workgroups_per_dimension = 0
+            }),
+        ];
+        for (name, lower) in lower {
+            let mut l = enough.clone();
+            lower(&mut l);
+            match check_limits(&l) {
+                Err(GpuError::MissingLimit { limit, need, have }) => {
+                    assert_eq!(limit, name);
+                    assert!(have < need, "{name}: {have} < {need}");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        // wgpu's downlevel defaults (GLES 3.1 class) fall short too.
+        assert!(check_limits(&wgpu::Limits::downlevel_defaults()).is_err());
+    }
+
+    #[test]
+    fn a_level_trace_without_timestamps_names_the_missing_feature() {
+        let trace = GpuOptions {
+            trace_levels: true,
+            ..GpuOptions::default()
+        };
+        let only_queries = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP;
+        let e = shared_features(only_queries, &trace).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                GpuError::MissingFeature { feature, .. }
+                    if feature == wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().contains("TIMESTAMP_QUERY_INSIDE_PASSES")
+                && e.to_string().contains("level trace"),
+            "{e}"
+        );
+        assert_eq!(
+            shared_features(only_queries | TRACE_FEATURES, &trace).unwrap(),
+            (true, true)
+        );
+        // The subgroup kernel is optional: the portable one runs without it.
+        assert_eq!(
+            shared_features(wgpu::Features::empty(), &GpuOptions::default()).unwrap(),
+            (false, false)
+        );
+        let no_subgroups = GpuOptions {
+            allow_subgroups: false,
+            ..GpuOptions::default()
+        };
+        assert_eq!(
+            shared_features(wgpu::Features::SUBGROUP, &no_subgroups).unwrap(),
+            (false, false)
+        );
     }
 }

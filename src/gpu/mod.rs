@@ -105,9 +105,14 @@ mod shaders;
 
 pub use backend::{GpuScan, GpuScanOptions, GpuScanStats};
 pub use batch::{BatchCounters, LevelSample};
-pub use device::{AdapterDescription, BackendChoice, GpuContext, GpuOptions};
+pub use device::{
+    AdapterDescription, BackendChoice, GpuContext, GpuOptions, STORAGE_BINDINGS_NEEDED,
+};
 pub use mirror::{HeapMirror, MirrorCapacity, ObjectInfo};
 pub use offload::{OffloadModel, OffloadPolicy};
+/// The wgpu this crate is built with, for an application that shares its
+/// device ([`GpuContext::from_device`]) and must name the same version.
+pub use wgpu;
 
 /// Slots per oblet: Go scans objects larger than 128 KiB in 128 KiB pieces
 /// (`maxObletBytes`), which is 16384 pointer-sized words; the CPU engine's
@@ -148,11 +153,38 @@ pub enum GpuError {
     /// The driver refused to open a device on the chosen adapter.
     #[error("requesting a device failed: {0}")]
     RequestDevice(String),
-    /// The adapter lacks something the engine needs.
+    /// The adapter lacks something the engine needs (compute shaders with
+    /// indirect dispatch).
     #[error("adapter unsupported: {what}")]
     Unsupported {
         /// What is missing.
         what: String,
+    },
+    /// The device's limits (as it was opened, or the adapter's for
+    /// [`GpuContext::new`]) are below what the kernels need.
+    #[error(
+        "the device's {limit} is {have}, and gpumark's kernels need at least {need}: \
+         open it with required_limits adapter.limits() (or at least that much)"
+    )]
+    MissingLimit {
+        /// The [`wgpu::Limits`] field.
+        limit: &'static str,
+        /// The least value the kernels need.
+        need: u64,
+        /// The device's value.
+        have: u64,
+    },
+    /// A shared device was opened without a feature that something asked
+    /// of gpumark needs.
+    #[error(
+        "the device was opened without {feature}, which {needed_for} needs: \
+         add it to the DeviceDescriptor's required_features"
+    )]
+    MissingFeature {
+        /// The missing features.
+        feature: wgpu::Features,
+        /// What needs them.
+        needed_for: &'static str,
     },
     /// A heap array does not fit in the bindings the adapter allows.
     #[error(

@@ -89,6 +89,33 @@ mod tests {
         })
     }
 
+    /// The device check's workgroup-memory need
+    /// ([`super::super::device::WORKGROUP_STORAGE_BYTES_NEEDED`]) is the
+    /// largest kernel's: the sum of its `var<workgroup>` sizes.
+    #[test]
+    fn workgroup_memory_need_is_the_largest_kernels() {
+        let largest = [
+            super::SCAN_WORKGROUP,
+            super::SCAN_SUBGROUP,
+            super::LEVEL_ADVANCE,
+        ]
+        .iter()
+        .map(|src| {
+            let module = parse_and_validate("kernel", src);
+            module
+                .global_variables
+                .iter()
+                .filter(|(_, v)| v.space == naga::AddressSpace::WorkGroup)
+                .map(|(_, v)| module.types[v.ty].inner.size(module.to_ctx()))
+                .sum::<u32>()
+        })
+        .max();
+        assert_eq!(
+            largest,
+            Some(super::super::device::WORKGROUP_STORAGE_BYTES_NEEDED)
+        );
+    }
+
     #[test]
     fn shader_constants_match_host() {
         let expected = [
