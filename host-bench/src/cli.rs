@@ -39,8 +39,8 @@ pub const CONCURRENT_SHAPE: ShapeArg = ShapeArg::Random;
 /// Objects in the starting live heap of a concurrent run unless `--objects`
 /// says otherwise: 262144 objects of 48 bytes are 12 MiB live, so a mark
 /// takes milliseconds (long enough for mutators to run, allocate and assist
-/// during it) while 20 cycles at GOGC=100 allocate a few hundred MiB, which
-/// the never-freeing arena can hold.
+/// during it), and the arena (4 times the live heap plus its runway, whatever
+/// the cycles) takes about 110 MB.
 pub const CONCURRENT_OBJECTS: u32 = 262144;
 
 /// Mutator threads of a concurrent run given only `--cycles`, and of the
@@ -92,9 +92,9 @@ list) where it goes wrong.
 
 Concurrent mode (--mutators M, --cycles C): the heap from --shape/--objects
 (default: random, 262144 objects) is the starting live heap, copied into an
-arena with room for what the mutators will allocate. M mutator threads then
-run a seeded random program (allocate, link, unlink, move references between
-heap and stack) while the collector runs concurrent cycles, triggered by the
+arena with room for 4 times the live heap plus the pacer's runway. M mutator
+threads then run a seeded random program (allocate, link, unlink, move
+references between heap and stack) while the collector runs concurrent cycles, triggered by the
 pacer (GOGC from --gogc, --memory-limit, GOMAXPROCS from --threads), until C
 cycles have completed. The collector's drains and assists scan with the CPU
 engine, or with --backend vulkan (or another GPU backend, --offload as for
@@ -102,10 +102,14 @@ marks) on the GPU; several backends give one run each, and the summary row
 says how much of the scan work the GPU did. Each cycle is verified with the world stopped
 (--no-verify skips it) and printed as a gctrace-style line; a summary row gives
 the goal ratio (peak heap / goal), GC CPU utilization, assists, assist park
-times, scan work per cycle and mutator operations per second. The arena never
-frees: a run stops early, and says so, if it is 90% full. With --out, each
-concurrent run also gets a timeline plot (heap live, goal and trigger per
-cycle, with assist park times).";
+times, scan work per cycle, mutator operations per second and how much of the
+arena was in use at the end. What a cycle leaves unmarked is swept and reused,
+so the arena does not grow with C and a run of any number of cycles stays in
+the same memory; it stops early, and says so, only if an allocation fails
+because the live heap outgrew the arena (with GOGC off and no memory limit, no
+cycle runs and it soon does). With --out, each concurrent run also gets a
+timeline plot (heap live, peak, goal and trigger per cycle, with assist park
+times; below, the objects each sweep freed and the arena's occupancy).";
 
 /// Marks heaps with gpumark's backends and reports edges per second.
 #[derive(Parser, Debug)]

@@ -4,16 +4,36 @@
 //! allocate and rewrite pointers while `gcBgMarkWorker`s mark and
 //! `gcAssistAlloc` makes allocating goroutines pay for the marking they cause.
 //!
-//! ## The heap: a long-lived part and the mutators' churn
+//! ## The heap: a long-lived part and the mutators' churn, in a bounded arena
 //!
 //! The `--shape`/`--objects` heap (or the `--heap FILE`) is the starting live
 //! heap: long-lived data reachable from the globals, like the caches and
 //! tables of a server. `gpumark::heap::build` gives a heap whose capacity is
-//! exactly its contents, and gpumark's heap is an arena that never frees (it
-//! models the mark phase only), so [`with_room`] copies it object for object
-//! into an arena with room for everything the mutators will allocate over the
-//! run ([`arena_for`]). The mutators stop, and the run says so, when that
-//! arena is [`FULL_FRACTION`] full, rather than failing on `HeapFull`.
+//! exactly its contents, so [`with_room`] copies it object for object into
+//! an arena with room for the mutators' objects ([`arena_for`]).
+//!
+//! gpumark reclaims memory the Go way (see `gpumark::heap::span`): after mark
+//! termination the objects a cycle left white are freed by a sweep (lazily
+//! as the mutators allocate, in the background on the collector's driver
+//! thread, and finished at the next cycle start), and the mutators'
+//! allocations reuse their indices and slots. The run therefore reaches a
+//! steady state, as a Go program does: each cycle the mutators allocate up to
+//! the goal (the live heap plus the pacer's runway), the cycle marks what is
+//! live, and the sweep frees the rest for the next cycle's allocations. The
+//! arena needs room for the steady-state heap at its peak, not for
+//! everything the run allocates, so it is sized from the starting heap and
+//! the runway alone ([`ARENA_FACTOR`] times their bytes), whatever `--cycles`
+//! says, and a run goes on for any number of cycles in the same memory.
+//!
+//! The arena's occupancy (`Heap::len`, the object indices it has handed out:
+//! live objects, freed ones waiting for reuse and the starting heap) rises
+//! over the first cycles and then stays put; every cycle reports it
+//! (`CycleStats::arena_objects`). A run stops early only if an allocation
+//! fails with `HeapFull`: the heap itself (live objects and those not yet
+//! swept) outgrew the arena, as with GOGC off and no memory limit, when no
+//! cycle ever starts and nothing is freed. The run then says so
+//! ([`StopReason::HeapFull`], with the failed allocation in
+//! [`Measured::heap_full`]) rather than failing.
 //!
 //! ## The mutators' program
 //!
@@ -56,7 +76,7 @@ use gpumark::pacer::{PacerConfig, DEFAULT_HEAP_MINIMUM, NO_MEMORY_LIMIT};
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Stack roots per mutator (as in gpumark's concurrent stress test): enough
@@ -64,20 +84,31 @@ use std::time::{Duration, Instant};
 /// picking a random root often finds one recently touched.
 pub const ROOTS: usize = 32;
 
-/// The fraction of the arena (objects or slots) at which the mutators stop.
-/// A mutator allocates at most one object per operation, so the last tenth
-/// is far more than the mutators can take between a check and their stop.
-pub const FULL_FRACTION: f64 = 0.9;
-
-/// How much more the mutators may allocate than the starting heap's runway
-/// times the cycles. Objects allocated during a mark are allocated black and
-/// count as marked, so each cycle's live heap, and with it the next goal,
-/// exceeds the starting heap by what the mutators allocated while it marked.
-/// Measured with 2 mutators over the default heap for 20 cycles (release
-/// build, 2 cores), they allocated 1.2-1.3 times `(cycles + 1) × runway`;
-/// a debug build, whose marks are several times slower, hit 1.5 and more.
-/// 2 leaves room for slow marks and busy machines.
-pub const ARENA_SLACK: f64 = 2.0;
+/// How many times the steady-state heap the arena holds: its room for the
+/// mutators is `ARENA_FACTOR × (live + runway)` bytes of the program's
+/// objects, where `live` is the starting heap and `runway` the pacer's
+/// ([`runway`]), on top of the starting heap's own objects and slots.
+///
+/// `live + runway` is the first cycle's goal, and the arena must hold the
+/// heap at its peak (about the goal) plus what the sweep has freed but the
+/// mutators have not reused yet, spans cached half-used and the size
+/// classes' fragmentation. Its occupancy is a high-water mark (an index
+/// handed out stays in the arena, free or not), so it is set by the largest
+/// peak of the run, and that comes early: the first cycle starts from a
+/// guessed trigger, and what the mutators allocate while it marks is
+/// allocated black and counted live, which raises the second cycle's goal
+/// too. Later cycles settle: the mutators' own live set and the objects
+/// allocated black keep the live heap at about 1.3 times the starting heap.
+///
+/// Measured with 2 mutators over the default heap (12 MiB live, a 24 MiB
+/// first goal; 2 cores): in a release build the steady goals are 30-35 MiB
+/// and the occupancy settles at 0.85-1.6 million objects (25-47% of the
+/// arena; the more of it, the busier the machine), 1000 cycles included; in
+/// a debug build on a busy machine (first mark over a second, first peak
+/// 2.2 times its goal) 2.0 million (59%). 4 covers that with room to spare
+/// and costs memory in proportion to the heap, not to the cycles: about
+/// 110 MB for the default heap.
+pub const ARENA_FACTOR: u64 = 4;
 
 /// Bytes per object the arena reserves an object for: the program allocates
 /// 48-byte objects with 4 slots and (a third of its links) 16-byte leaves,
@@ -110,7 +141,7 @@ pub struct ConcurrentSpec {
 /// grow before the goal, as an upper estimate (Go's goal is
 /// `max(live × (1 + GOGC/100), heapMinimum)`, then capped by the memory
 /// limit). With GOGC off and no limit no cycle ever starts; the arena is then
-/// sized as for GOGC=100 and the run ends when it is full.
+/// sized as for GOGC=100 and the run ends when it is full (nothing is freed).
 pub fn runway(live: u64, gc_percent: i32, memory_limit: i64) -> u64 {
     let percent = if gc_percent < 0 && memory_limit == NO_MEMORY_LIMIT {
         100
@@ -132,18 +163,19 @@ pub fn runway(live: u64, gc_percent: i32, memory_limit: i64) -> u64 {
 }
 
 /// The arena for a run over a starting heap of `objects`, `slots` and
-/// `bytes`: the starting heap plus room for `(cycles + 1) × runway ×
-/// ARENA_SLACK` bytes of the program's objects. `None` if that exceeds
-/// gpumark's 32-bit indices.
+/// `bytes`: the starting heap plus room for [`ARENA_FACTOR`] `× (bytes +
+/// runway)` bytes of the program's objects and each mutator's first roots.
+/// It depends on the heap and the pacer's settings, never on the cycles
+/// (freed objects are reused). `None` if that exceeds gpumark's 32-bit
+/// indices.
 pub fn arena_for(
     objects: u64,
     slots: u64,
     bytes: u64,
     spec: &ConcurrentSpec,
 ) -> Option<HeapConfig> {
-    let budget = ((spec.cycles + 1) as f64
-        * runway(bytes, spec.gc_percent, spec.memory_limit) as f64
-        * ARENA_SLACK) as u64;
+    let runway = runway(bytes, spec.gc_percent, spec.memory_limit);
+    let budget = bytes.checked_add(runway)?.checked_mul(ARENA_FACTOR)?;
     // Each mutator's first roots, before any cycle.
     let stacks = (spec.mutators * ROOTS) as u64;
     let max_objects = objects + budget / ARENA_BYTES_PER_OBJECT + stacks;
@@ -155,9 +187,11 @@ pub fn arena_for(
     })
 }
 
-/// Bytes an arena of `config` takes: 12 per object descriptor, 4 per slot.
+/// Bytes an arena of `config` takes: 21 per object (a descriptor of five
+/// 32-bit words, and about one more byte of span state, dirty cards and mark
+/// bits), 4 per slot.
 pub fn arena_bytes(config: &HeapConfig) -> u64 {
-    12 * u64::from(config.max_objects) + 4 * u64::from(config.max_slots)
+    21 * u64::from(config.max_objects) + 4 * u64::from(config.max_slots)
 }
 
 /// A copy of `base` in an arena with room for `extra` more objects and slots.
@@ -206,12 +240,9 @@ struct Workload<'a> {
     /// Targets of the globals that have slots: where mutators enter the
     /// long-lived heap. Globals never change, so these stay reachable.
     entries: Vec<ObjRef>,
-    /// Stop when the arena holds this many objects or slots.
-    full_objects: u32,
-    full_slots: u32,
     stop: AtomicBool,
-    /// Set by the mutator that found the arena full.
-    heap_full: AtomicBool,
+    /// The first allocation that failed with `HeapFull`, in words.
+    heap_full: OnceLock<String>,
 }
 
 impl Workload<'_> {
@@ -219,12 +250,10 @@ impl Workload<'_> {
         self.heap.object(o).is_ok_and(|d| d.nslots > 0)
     }
 
-    fn is_full(&self) -> bool {
-        self.heap.len() >= self.full_objects || self.heap.slots_len() >= self.full_slots
-    }
-
-    fn set_full(&self) {
-        self.heap_full.store(true, Relaxed);
+    /// An allocation failed: the heap outgrew the arena. Every mutator
+    /// stops.
+    fn set_full(&self, e: &HeapError) {
+        let _ = self.heap_full.set(e.to_string());
         self.stop.store(true, Relaxed);
     }
 }
@@ -272,7 +301,7 @@ impl Counted<'_> {
 }
 
 /// One mutator's program (see the module documentation) until told to stop
-/// or the arena is full; returns the operations it did.
+/// or an allocation finds the arena full; returns the operations it did.
 fn mutate(m: &Mutator, w: &Workload<'_>, seed: u64) -> Result<u64, CollectorError> {
     let r = program(m, w, seed);
     if r.is_err() {
@@ -289,15 +318,17 @@ fn program(m: &Mutator, w: &Workload<'_>, seed: u64) -> Result<u64, CollectorErr
     let mut m = Counted { m, ops: 0 };
     for i in 0..ROOTS {
         m.push_root();
-        m.alloc_root(i, 48, 4)?;
+        match m.alloc_root(i, 48, 4) {
+            Err(CollectorError::Heap(e @ HeapError::HeapFull { .. })) => {
+                w.set_full(&e);
+                return Ok(m.ops);
+            }
+            r => r?,
+        }
     }
     while !w.stop.load(Relaxed) {
-        if w.is_full() {
-            w.set_full();
-            break;
-        }
         match step(&mut m, w, &mut below) {
-            Err(CollectorError::Heap(HeapError::HeapFull { .. })) => w.set_full(),
+            Err(CollectorError::Heap(e @ HeapError::HeapFull { .. })) => w.set_full(&e),
             r => r?,
         }
     }
@@ -372,7 +403,8 @@ fn step(
 pub enum StopReason {
     /// The cycles asked for completed.
     Cycles,
-    /// The arena was [`FULL_FRACTION`] full first.
+    /// An allocation failed first: the heap (live objects and those not yet
+    /// swept) outgrew the arena.
     HeapFull,
 }
 
@@ -397,11 +429,15 @@ pub struct Measured {
     pub start_edges: u64,
     /// The arena's capacity.
     pub arena: HeapConfig,
-    /// Objects in the arena when the mutators stopped.
+    /// The arena's occupancy when the mutators stopped: object indices it
+    /// had handed out (live, freed and waiting for reuse, and the starting
+    /// heap), `Heap::len`.
     pub allocated_objects: u64,
-    /// Pointer slots in the arena when the mutators stopped.
+    /// Pointer slots the arena had handed out when the mutators stopped
+    /// (reserved for those indices), `Heap::slots_len`.
     pub allocated_slots: u64,
-    /// Bytes in the arena when the mutators stopped.
+    /// Bytes allocated and not freed when the mutators stopped (live objects
+    /// and garbage not yet swept), `Heap::allocated_bytes`.
     pub allocated_bytes: u64,
     /// Building the starting heap and copying it into the arena, seconds.
     pub build_s: f64,
@@ -411,6 +447,10 @@ pub struct Measured {
     pub mutator_ops: u64,
     /// Why the run ended.
     pub stop: StopReason,
+    /// With [`StopReason::HeapFull`], the allocation that failed (gpumark's
+    /// `HeapFull` in words: which capacity, how much was in use and asked
+    /// for); `None` otherwise.
+    pub heap_full: Option<String>,
     /// The scan backend's name (host-bench's: "cpu", "vulkan", ...).
     pub backend: &'static str,
     /// What the GPU did over the run; `None` for `cpu`.
@@ -442,10 +482,7 @@ pub fn run(
     let (base, import) = source.load(progress)?;
     let (start_objects, start_bytes) = (u64::from(base.len()), base.allocated_bytes());
     let start_edges = base.edges();
-    let arena_err = || BenchError::ArenaIndices {
-        heap: desc.clone(),
-        cycles: spec.cycles,
-    };
+    let arena_err = || BenchError::ArenaIndices { heap: desc.clone() };
     let extra = arena_for(0, 0, start_bytes, spec).ok_or_else(arena_err)?;
     if let HeapSource::File(_) = source {
         // A built heap's arena was checked before building; a file's size
@@ -456,7 +493,6 @@ pub fn run(
         if let Some(avail) = meminfo_field("MemAvailable").filter(|&a| need > a) {
             return Err(BenchError::ArenaMemory {
                 heap: desc.clone(),
-                cycles: spec.cycles,
                 need: human_bytes(need),
                 available: human_bytes(avail),
             });
@@ -491,7 +527,6 @@ pub fn run(
         },
     )
     .map_err(collector_err)?;
-    let full = |cap: u32| (f64::from(cap) * FULL_FRACTION) as u32;
     let w = Workload {
         heap: &heap,
         shared_len: heap.len(),
@@ -501,10 +536,8 @@ pub fn run(
             .filter_map(|g| ObjRef::decode(g.load(Relaxed)))
             .filter(|&o| heap.object(o).is_ok_and(|d| d.nslots > 0))
             .collect(),
-        full_objects: full(arena.max_objects),
-        full_slots: full(arena.max_slots),
         stop: AtomicBool::new(false),
-        heap_full: AtomicBool::new(false),
+        heap_full: OnceLock::new(),
     };
 
     let what = format!(
@@ -547,6 +580,8 @@ pub fn run(
     for r in results {
         mutator_ops += r.map_err(collector_err)?;
     }
+    // The arena's occupancy, not a count of live objects: freed indices are
+    // reused, so this stays put once the run is in its steady state.
     let allocated_objects = u64::from(heap.len());
     let allocated_slots = u64::from(heap.slots_len());
     let allocated_bytes = heap.allocated_bytes();
@@ -555,11 +590,12 @@ pub fn run(
     drop(c);
     let asked = usize::try_from(spec.cycles).unwrap_or(usize::MAX);
     cycles.truncate(asked);
-    let stop = if cycles.len() >= asked {
-        StopReason::Cycles
+    let (stop, heap_full) = if cycles.len() >= asked {
+        (StopReason::Cycles, None)
     } else {
-        debug_assert!(w.heap_full.load(Relaxed));
-        StopReason::HeapFull
+        let why = w.heap_full.into_inner();
+        debug_assert!(why.is_some(), "mutators stopped before the cycles");
+        (StopReason::HeapFull, why)
     };
     Ok(Measured {
         start_objects,
@@ -573,6 +609,7 @@ pub fn run(
         duration_s,
         mutator_ops,
         stop,
+        heap_full,
         backend: backend.name,
         gpu: backend.figures().map_err(mark_err)?,
         cycles,
@@ -706,10 +743,48 @@ mod tests {
     #[test]
     fn arena_has_room_and_refuses_what_indices_cannot_hold() {
         let a = arena_for(1000, 4000, 48_000, &spec(10, 100, NO_MEMORY_LIMIT)).unwrap();
-        let budget = (11.0 * DEFAULT_HEAP_MINIMUM as f64 * ARENA_SLACK) as u64;
+        // A small heap runs to the heap minimum: room for 4 × (48 KB + 4 MiB).
+        let budget = ARENA_FACTOR * (48_000 + DEFAULT_HEAP_MINIMUM);
         assert!(u64::from(a.max_objects) >= 1000 + budget / 48);
         assert!(u64::from(a.max_slots) >= 4000 + budget / 12);
-        assert!(arena_for(1 << 30, 1 << 31, 48 << 30, &spec(100, 100, NO_MEMORY_LIMIT)).is_none());
+        assert!(arena_for(1 << 30, 1 << 31, 48 << 30, &spec(10, 100, NO_MEMORY_LIMIT)).is_none());
+        // GOGC stretches the runway, and with it the arena, past the indices.
+        assert!(arena_for(
+            1 << 20,
+            1 << 22,
+            48 << 20,
+            &spec(10, 1_000_000, NO_MEMORY_LIMIT)
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn arena_does_not_grow_with_the_cycles() {
+        for (gc_percent, limit) in [
+            (100, NO_MEMORY_LIMIT),
+            (50, 64 << 20),
+            (-1, NO_MEMORY_LIMIT),
+        ] {
+            let a =
+                |cycles| arena_for(262_144, 1 << 20, 12 << 20, &spec(cycles, gc_percent, limit));
+            let few = a(1).unwrap();
+            assert_eq!(few, a(20).unwrap());
+            assert_eq!(few, a(u64::MAX).unwrap());
+            assert_eq!(
+                estimated_bytes(262_144, 1 << 20, 12 << 20, &spec(1, gc_percent, limit)),
+                estimated_bytes(
+                    262_144,
+                    1 << 20,
+                    12 << 20,
+                    &spec(u64::MAX, gc_percent, limit)
+                ),
+            );
+        }
+        // The default concurrent heap (12 MiB live, GOGC 100): about
+        // 3.4 million objects and 9.4 million slots, some 110 MB.
+        let a = arena_for(262_144, 1 << 20, 12 << 20, &spec(20, 100, NO_MEMORY_LIMIT)).unwrap();
+        assert_eq!(u64::from(a.max_objects), 262_144 + (96 << 20) / 32 + 64);
+        assert!(arena_bytes(&a) < 128 << 20, "{}", arena_bytes(&a));
     }
 
     #[test]

@@ -204,28 +204,27 @@ pub enum BenchError {
     },
     /// The arena a concurrent run needs exceeds gpumark's 32-bit indices.
     #[error(
-        "heap too large: a concurrent run of {cycles} cycles on {heap} needs an arena of more \
-         than {limit} objects or slots (32-bit indices); use fewer --cycles or --objects, or \
-         a smaller --gogc",
-        limit = u32::MAX
+        "heap too large: a concurrent run on {heap} needs an arena of more than {limit} objects \
+         or slots (32-bit indices; the arena holds {factor} times the starting heap plus the \
+         pacer's runway); use fewer --objects, or a smaller --gogc or --memory-limit",
+        limit = u32::MAX,
+        factor = crate::concurrent::ARENA_FACTOR
     )]
     ArenaIndices {
         /// The heap, described.
         heap: String,
-        /// Cycles asked for.
-        cycles: u64,
     },
     /// The arena a concurrent run needs would not fit in free memory.
     #[error(
-        "heap too large for memory: a concurrent run of {cycles} cycles on {heap} needs about \
-         {need} (the arena never frees), but only {available} is available (MemAvailable in \
-         /proc/meminfo); use fewer --cycles or --objects, or a smaller --gogc"
+        "heap too large for memory: a concurrent run on {heap} needs about {need} (an arena of \
+         {factor} times the starting heap plus the pacer's runway), but only {available} is \
+         available (MemAvailable in /proc/meminfo); use fewer --objects, or a smaller --gogc or \
+         --memory-limit",
+        factor = crate::concurrent::ARENA_FACTOR
     )]
     ArenaMemory {
         /// The heap, described.
         heap: String,
-        /// Cycles asked for.
-        cycles: u64,
         /// Estimated need, human-readable.
         need: String,
         /// MemAvailable, human-readable.

@@ -230,7 +230,7 @@ fn write_out_dir(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, BenchError
         _ => format!("timeline-{}.svg", i + 1),
     };
     for (i, r) in conc.iter().enumerate() {
-        let body = plots::timeline_svg(&r.describe(), &r.timeline())?;
+        let body = plots::timeline_svg(&r.describe(), &r.timeline(), Some(r.arena_objects))?;
         write(&name(i), Some(body), &mut written)?;
     }
     if conc.len() != 1 {

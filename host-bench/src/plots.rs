@@ -1,5 +1,6 @@
 //! SVG plots drawn with plotters: throughput per backend per shape, throughput
-//! against heap size, and (for concurrent runs) a per-cycle pacer timeline.
+//! against heap size, and (for concurrent runs) a per-cycle pacer timeline
+//! with the sweep and the arena's occupancy below it.
 //!
 //! Each function renders to a `String` so callers choose where it goes and
 //! tests need no files. Colours are fixed per backend, so the same backend is
@@ -16,8 +17,11 @@ use std::collections::BTreeMap;
 const BAR_SIZE: (u32, u32) = (960, 520);
 /// Pixel size of one scaling panel (one per shape).
 const PANEL_SIZE: (u32, u32) = (420, 340);
-/// Pixel size of the timeline.
-const TIMELINE_SIZE: (u32, u32) = (960, 480);
+/// Pixel size of the timeline (both panels).
+const TIMELINE_SIZE: (u32, u32) = (1040, 760);
+/// Pixel height of the timeline's lower panel (sweep and arena), its legend
+/// row included.
+const TIMELINE_LOWER: u32 = 280;
 
 fn plot_err<E: std::fmt::Display>(name: &'static str) -> impl Fn(E) -> BenchError {
     move |e| BenchError::Plot {
@@ -313,16 +317,19 @@ fn format_count(x: f64) -> String {
     }
 }
 
-/// One GC cycle of a concurrent run, as the pacer saw it.
+/// One GC cycle of a concurrent run, as the pacer and the sweep saw it.
 ///
 /// Go counterparts: `heapLive`, `heapGoal` and the trigger of `gcControllerState`,
-/// and the time mutator goroutines spent parked in `gcParkAssist`.
+/// the time mutator goroutines spent parked in `gcParkAssist`, and what the
+/// sweep freed (`mheap_.pagesSwept`, in objects here).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CycleRecord {
     /// Cycle number (Go's `work.cycles`).
     pub cycle: u32,
     /// Live heap when the cycle ended, bytes.
     pub heap_live_bytes: u64,
+    /// Largest heap during the cycle, bytes (to compare with the goal).
+    pub heap_peak_bytes: u64,
     /// The cycle's heap goal, bytes.
     pub heap_goal_bytes: u64,
     /// Heap size at which the cycle was triggered, bytes.
@@ -331,21 +338,31 @@ pub struct CycleRecord {
     pub assist_park_p50_us: f64,
     /// Longest time an assist spent parked, microseconds.
     pub assist_park_max_us: f64,
+    /// Objects the sweep of the previous cycle's marks freed.
+    pub swept_objects: u64,
+    /// Object indices the arena had handed out when the cycle ended: its
+    /// occupancy.
+    pub arena_objects: u64,
 }
 
 /// A heap-size line of the timeline: legend name, colour, field.
 type HeapLine = (&'static str, RGBColor, fn(&CycleRecord) -> u64);
 /// An assist-park line of the timeline: legend name, colour, field.
 type ParkLine = (&'static str, RGBColor, fn(&CycleRecord) -> f64);
+/// An object-count line of the timeline's lower panel: legend name, colour,
+/// field.
+type ObjectLine = (&'static str, RGBColor, fn(&CycleRecord) -> u64);
 
 /// The timeline's heap sizes (left axis, MiB).
-const HEAP_LINES: [HeapLine; 3] = [
+const HEAP_LINES: [HeapLine; 4] = [
     ("heap live", RGBColor(31, 119, 180), |r| r.heap_live_bytes),
+    ("heap peak", RGBColor(255, 127, 14), |r| r.heap_peak_bytes),
     ("heap goal", RGBColor(44, 160, 44), |r| r.heap_goal_bytes),
     ("trigger", RGBColor(214, 39, 40), |r| r.trigger_bytes),
 ];
 
-/// The timeline's assist park times (right axis, µs; dashed).
+/// The timeline's assist park times (right axis, µs; dashed). The records
+/// hold microseconds, the unit the axis is labelled in.
 const PARK_LINES: [ParkLine; 2] = [
     ("assist park p50 (µs)", RGBColor(148, 103, 189), |r| {
         r.assist_park_p50_us
@@ -355,35 +372,39 @@ const PARK_LINES: [ParkLine; 2] = [
     }),
 ];
 
+/// The lower panel's object counts.
+const OBJECT_LINES: [ObjectLine; 2] = [
+    ("swept objects", RGBColor(23, 190, 207), |r| r.swept_objects),
+    ("arena occupancy (objects)", RGBColor(140, 86, 75), |r| {
+        r.arena_objects
+    }),
+];
+
+/// The colour of the arena's capacity line.
+const CAPACITY_COLOR: RGBColor = RGBColor(127, 127, 127);
+
+/// An object count for axis labels: 1.5M, 250K, 900.
+fn format_objects(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.1}M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.0}K", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
 /// The per-cycle timeline of a concurrent run (`run` says which, in the
-/// title): heap live, goal and trigger (MiB, left axis) and assist park times
-/// (µs, right axis).
-pub fn timeline_svg(run: &str, records: &[CycleRecord]) -> Result<String, BenchError> {
+/// title). Upper panel: heap live, peak, goal and trigger (MiB, left axis)
+/// and assist park times (µs, right axis). Lower panel: objects the sweep
+/// freed and the arena's occupancy per cycle, with the arena's object
+/// capacity (`arena_capacity`) as a dashed line when given.
+pub fn timeline_svg(
+    run: &str,
+    records: &[CycleRecord],
+    arena_capacity: Option<u64>,
+) -> Result<String, BenchError> {
     let err = plot_err("timeline");
-    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
-    let first = records.iter().map(|r| r.cycle).min().unwrap_or(0);
-    let last = records
-        .iter()
-        .map(|r| r.cycle)
-        .max()
-        .unwrap_or(0)
-        .max(first + 1);
-    let ymax = records
-        .iter()
-        .map(|r| {
-            mib(r
-                .heap_live_bytes
-                .max(r.heap_goal_bytes)
-                .max(r.trigger_bytes))
-        })
-        .fold(1e-3, f64::max)
-        * 1.15;
-    let pmax = records
-        .iter()
-        .map(|r| r.assist_park_max_us.max(r.assist_park_p50_us))
-        .fold(1e-3, f64::max)
-        * 1.15;
-    let xr = f64::from(first)..f64::from(last);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, TIMELINE_SIZE).into_drawing_area();
@@ -393,64 +414,165 @@ pub fn timeline_svg(run: &str, records: &[CycleRecord]) -> Result<String, BenchE
             _ => format!("Pacer timeline per GC cycle: {run}"),
         };
         let root = root.titled(&title, ("sans-serif", 18)).map_err(&err)?;
-        let (legend, plot) = root.split_vertically(LEGEND_ROW);
-        let entries: Vec<(String, RGBColor)> = HEAP_LINES
-            .iter()
-            .map(|(n, c, _)| (n.to_string(), *c))
-            .chain(PARK_LINES.iter().map(|(n, c, _)| (n.to_string(), *c)))
-            .collect();
-        draw_legend(&legend, &entries).map_err(&err)?;
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(64)
-            .right_y_label_area_size(64)
-            .build_cartesian_2d(xr.clone(), 0f64..ymax)
-            .map_err(&err)?
-            .set_secondary_coord(xr, 0f64..pmax);
-        chart
-            .configure_mesh()
-            .x_desc("GC cycle")
-            .y_desc("heap (MiB)")
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .draw()
-            .map_err(&err)?;
-        chart
-            .configure_secondary_axes()
-            .y_desc("assist park (µs)")
-            .draw()
-            .map_err(&err)?;
-        for &(_, color, field) in &HEAP_LINES {
-            chart
-                .draw_series(LineSeries::new(
-                    records.iter().map(|r| (f64::from(r.cycle), mib(field(r)))),
-                    color.stroke_width(2),
-                ))
-                .map_err(&err)?;
-        }
-        for &(_, color, field) in &PARK_LINES {
-            let pts: Vec<(f64, f64)> = records
-                .iter()
-                .map(|r| (f64::from(r.cycle), field(r)))
-                .collect();
-            chart
-                .draw_secondary_series(DashedLineSeries::new(
-                    pts.clone(),
-                    6,
-                    4,
-                    color.stroke_width(1),
-                ))
-                .map_err(&err)?;
-            chart
-                .draw_secondary_series(
-                    pts.into_iter()
-                        .map(|p| TriangleMarker::new(p, 4, color.filled())),
-                )
-                .map_err(&err)?;
-        }
+        let (upper, lower) = root.split_vertically(TIMELINE_SIZE.1 - 30 - TIMELINE_LOWER);
+        timeline_pacer(&upper, records).map_err(&err)?;
+        timeline_arena(&lower, records, arena_capacity).map_err(&err)?;
         root.present().map_err(&err)?;
     }
     Ok(svg)
+}
+
+/// A cycle number on the x axis; ticks between cycles get no label.
+fn cycle_label(x: &f64) -> String {
+    match (x - x.round()).abs() < 1e-6 {
+        true => format!("{x:.0}"),
+        false => String::new(),
+    }
+}
+
+/// Labels on the cycle axis: one per cycle, at most 12.
+fn cycle_labels(xr: &std::ops::Range<f64>) -> usize {
+    ((xr.end - xr.start) as usize + 1).min(12)
+}
+
+/// The cycles' range on the x axis (at least one cycle wide).
+fn cycle_range(records: &[CycleRecord]) -> std::ops::Range<f64> {
+    let first = records.iter().map(|r| r.cycle).min().unwrap_or(0);
+    let last = records
+        .iter()
+        .map(|r| r.cycle)
+        .max()
+        .unwrap_or(0)
+        .max(first + 1);
+    f64::from(first)..f64::from(last)
+}
+
+/// The timeline's upper panel: heap sizes and assist park times.
+fn timeline_pacer(area: &SvgArea<'_>, records: &[CycleRecord]) -> DrawResult {
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    let ymax = records
+        .iter()
+        .map(|r| HEAP_LINES.iter().map(|l| mib(l.2(r))).fold(0.0, f64::max))
+        .fold(1e-3, f64::max)
+        * 1.15;
+    // At least 1 µs, so that a run without parks still gets an axis.
+    let pmax = records
+        .iter()
+        .map(|r| r.assist_park_max_us.max(r.assist_park_p50_us))
+        .fold(1.0, f64::max)
+        * 1.15;
+    let xr = cycle_range(records);
+    let labels = cycle_labels(&xr);
+    let (legend, plot) = area.split_vertically(LEGEND_ROW);
+    let entries: Vec<(String, RGBColor)> = HEAP_LINES
+        .iter()
+        .map(|(n, c, _)| (n.to_string(), *c))
+        .chain(PARK_LINES.iter().map(|(n, c, _)| (n.to_string(), *c)))
+        .collect();
+    draw_legend(&legend, &entries)?;
+    let mut chart = ChartBuilder::on(&plot)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .right_y_label_area_size(64)
+        .build_cartesian_2d(xr.clone(), 0f64..ymax)?
+        .set_secondary_coord(xr, 0f64..pmax);
+    chart
+        .configure_mesh()
+        .x_desc("GC cycle")
+        .y_desc("heap (MiB)")
+        .x_labels(labels)
+        .x_label_formatter(&cycle_label)
+        .draw()?;
+    chart
+        .configure_secondary_axes()
+        .y_desc("assist park (µs)")
+        .y_label_formatter(&|y| match pmax < 10.0 {
+            true => format!("{y:.1}"),
+            false => format!("{y:.0}"),
+        })
+        .draw()?;
+    for &(_, color, field) in &HEAP_LINES {
+        chart.draw_series(LineSeries::new(
+            records.iter().map(|r| (f64::from(r.cycle), mib(field(r)))),
+            color.stroke_width(2),
+        ))?;
+    }
+    for &(_, color, field) in &PARK_LINES {
+        let pts: Vec<(f64, f64)> = records
+            .iter()
+            .map(|r| (f64::from(r.cycle), field(r)))
+            .collect();
+        chart.draw_secondary_series(DashedLineSeries::new(
+            pts.clone(),
+            6,
+            4,
+            color.stroke_width(1),
+        ))?;
+        chart.draw_secondary_series(
+            pts.into_iter()
+                .map(|p| TriangleMarker::new(p, 4, color.filled())),
+        )?;
+    }
+    Ok(())
+}
+
+/// The timeline's lower panel: the sweep and the arena's occupancy.
+fn timeline_arena(
+    area: &SvgArea<'_>,
+    records: &[CycleRecord],
+    arena_capacity: Option<u64>,
+) -> DrawResult {
+    let ymax = records
+        .iter()
+        .map(|r| r.swept_objects.max(r.arena_objects))
+        .chain(arena_capacity)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64
+        * 1.1;
+    let xr = cycle_range(records);
+    let labels = cycle_labels(&xr);
+    let (legend, plot) = area.split_vertically(LEGEND_ROW);
+    let mut entries: Vec<(String, RGBColor)> = OBJECT_LINES
+        .iter()
+        .map(|(n, c, _)| (n.to_string(), *c))
+        .collect();
+    if arena_capacity.is_some() {
+        entries.push(("arena capacity".to_string(), CAPACITY_COLOR));
+    }
+    draw_legend(&legend, &entries)?;
+    let mut chart = ChartBuilder::on(&plot)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .right_y_label_area_size(64)
+        .build_cartesian_2d(xr.clone(), 0f64..ymax)?;
+    chart
+        .configure_mesh()
+        .x_desc("GC cycle")
+        .y_desc("objects")
+        .x_labels(labels)
+        .x_label_formatter(&cycle_label)
+        .y_label_formatter(&|y| format_objects(*y))
+        .draw()?;
+    for &(_, color, field) in &OBJECT_LINES {
+        chart.draw_series(LineSeries::new(
+            records
+                .iter()
+                .map(|r| (f64::from(r.cycle), field(r) as f64)),
+            color.stroke_width(2),
+        ))?;
+    }
+    if let Some(cap) = arena_capacity {
+        chart.draw_series(DashedLineSeries::new(
+            [(xr.start, cap as f64), (xr.end, cap as f64)],
+            8,
+            4,
+            CAPACITY_COLOR.stroke_width(1),
+        ))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -498,26 +620,43 @@ mod tests {
             .map(|c| CycleRecord {
                 cycle: c,
                 heap_live_bytes: (40 + 3 * u64::from(c)) << 20,
+                heap_peak_bytes: (90 + u64::from(c)) << 20,
                 heap_goal_bytes: 96 << 20,
                 trigger_bytes: 80 << 20,
                 assist_park_p50_us: 12.0 * f64::from(c),
                 assist_park_max_us: 90.0 + f64::from(c),
+                swept_objects: 400_000 + 1000 * u64::from(c),
+                arena_objects: 850_000,
             })
             .collect();
-        let svg = timeline_svg("random, 2 mutators", &records).unwrap();
+        let svg = timeline_svg("random, 2 mutators", &records, Some(3_400_000)).unwrap();
         assert!(svg.starts_with("<svg"));
         assert!(svg.len() > 2000, "{} bytes", svg.len());
         for label in [
             "heap live",
+            "heap peak",
             "heap goal",
             "trigger",
-            "assist park max",
+            "assist park max (µs)",
+            "assist park (µs)",
+            "swept objects",
+            "arena occupancy",
+            "arena capacity",
+            "3.0M",
             "random, 2 mutators",
         ] {
             assert!(svg.contains(label), "missing {label}");
         }
         // An empty run still draws axes rather than failing.
-        assert!(timeline_svg("", &[]).unwrap().starts_with("<svg"));
+        let empty = timeline_svg("", &[], None).unwrap();
+        assert!(empty.starts_with("<svg") && !empty.contains("arena capacity"));
+    }
+
+    #[test]
+    fn object_counts_are_short() {
+        assert_eq!(format_objects(3_400_000.0), "3.4M");
+        assert_eq!(format_objects(250_000.0), "250K");
+        assert_eq!(format_objects(900.0), "900");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! lines and a summary table.
 
 use crate::backend::Adapter;
-use crate::concurrent::{scan_work, Summary, FULL_FRACTION};
+use crate::concurrent::{scan_work, Summary, ARENA_FACTOR};
 use crate::error::BenchError;
 use crate::import::{import_text, ImportRecord};
 use crate::machine::{human_bytes, Machine};
@@ -153,15 +153,19 @@ pub struct ConcurrentRun {
     pub cycles_requested: u64,
     /// "cycles" or "heap-full".
     pub stop_reason: &'static str,
-    /// Object capacity of the arena.
+    /// With "heap-full", the allocation that failed, in words.
+    pub heap_full: Option<String>,
+    /// Object capacity of the arena (independent of the cycles).
     pub arena_objects: u64,
     /// Slot capacity of the arena.
     pub arena_slots: u64,
-    /// Objects in the arena when the mutators stopped.
+    /// The arena's occupancy when the mutators stopped: object indices it
+    /// had handed out (live, freed and not yet reused, starting heap).
     pub allocated_objects: u64,
-    /// Pointer slots in the arena when the mutators stopped.
+    /// Pointer slots the arena had handed out when the mutators stopped.
     pub allocated_slots: u64,
-    /// Bytes in the arena when the mutators stopped.
+    /// Bytes allocated and not freed when the mutators stopped (live and
+    /// not yet swept).
     pub allocated_bytes: u64,
     /// Building the starting heap and copying it into the arena, seconds.
     pub build_s: f64,
@@ -192,17 +196,7 @@ pub struct ConcurrentRun {
 impl ConcurrentRun {
     /// The timeline plot's points.
     pub fn timeline(&self) -> Vec<CycleRecord> {
-        self.cycles
-            .iter()
-            .map(|s| CycleRecord {
-                cycle: u32::try_from(s.cycle).unwrap_or(u32::MAX),
-                heap_live_bytes: s.heap_after,
-                heap_goal_bytes: s.heap_goal,
-                trigger_bytes: s.trigger,
-                assist_park_p50_us: s.park_p50_s * 1e6,
-                assist_park_max_us: s.park_max_s * 1e6,
-            })
-            .collect()
+        self.cycles.iter().map(CycleRecord::from).collect()
     }
 
     /// The run in words: heap, mutators and pacer settings.
@@ -235,6 +229,24 @@ impl ConcurrentRun {
             ));
         }
         s
+    }
+}
+
+impl From<&CycleStats> for CycleRecord {
+    /// A cycle as the timeline plots it: park times in microseconds, the
+    /// unit of its axis.
+    fn from(s: &CycleStats) -> CycleRecord {
+        CycleRecord {
+            cycle: u32::try_from(s.cycle).unwrap_or(u32::MAX),
+            heap_live_bytes: s.heap_after,
+            heap_peak_bytes: s.heap_peak,
+            heap_goal_bytes: s.heap_goal,
+            trigger_bytes: s.trigger,
+            assist_park_p50_us: s.park_p50_s * 1e6,
+            assist_park_max_us: s.park_max_s * 1e6,
+            swept_objects: s.swept_objects,
+            arena_objects: s.arena_objects,
+        }
     }
 }
 
@@ -705,6 +717,7 @@ pub fn concurrent_text(runs: &[ConcurrentRun]) -> String {
         ("park us p50/p99/max", Right),
         ("scan MB/cycle", Right),
         ("M ops/s", Right),
+        ("arena use", Right),
         ("gpu scan", Right),
         ("verified", Left),
     ]);
@@ -737,6 +750,10 @@ pub fn concurrent_text(runs: &[ConcurrentRun]) -> String {
                 format!("{:.2}", x / (1u64 << 20) as f64)
             }),
             format!("{:.2}", r.mutator_ops_per_s / 1e6),
+            format!(
+                "{:.1}%",
+                100.0 * r.allocated_objects as f64 / r.arena_objects.max(1) as f64
+            ),
             r.gpu.as_ref().map_or("-".into(), |g| {
                 format!("{:.1}%", 100.0 * g.gpu_scan_fraction)
             }),
@@ -750,19 +767,24 @@ pub fn concurrent_text(runs: &[ConcurrentRun]) -> String {
     out.push_str(&t.render());
     for r in runs.iter().filter(|r| r.stop_reason != "cycles") {
         let why = if r.gogc.is_none() && r.memory_limit.is_none() {
-            "with GOGC off and no memory limit the pacer never starts a cycle"
+            "with GOGC off and no memory limit the pacer never starts a cycle, so nothing is \
+             ever freed"
+                .to_string()
         } else {
-            "it is sized for --cycles at --gogc, and this run allocated more"
+            format!(
+                "the heap (live objects and those not yet swept) outgrew the arena, which holds \
+                 {ARENA_FACTOR} times the starting heap plus the pacer's runway"
+            )
         };
         out.push_str(&format!(
-            "note: {} stopped after {} of {} cycles: the arena ({} objects, {} slots) was {:.0}% \
-             full; {why}\n",
+            "note: {} stopped after {} of {} cycles because an allocation failed: {} (the arena \
+             holds {} objects and {} slots); {why}\n",
             r.describe(),
             r.cycles.len(),
             r.cycles_requested,
+            r.heap_full.as_deref().unwrap_or("heap full"),
             r.arena_objects,
             r.arena_slots,
-            100.0 * FULL_FRACTION
         ));
     }
     out
@@ -826,6 +848,35 @@ pub(crate) mod tests {
         let end = |l: &str, pat: &str| l.find(pat).map(|i| i + pat.len());
         assert_eq!(end(lines[0], "objects"), end(lines[2], "1000000"));
         assert_eq!(end(lines[1], " 1000"), end(lines[2], "1000000"));
+    }
+
+    #[test]
+    fn timeline_records_park_times_in_microseconds() {
+        let r = CycleRecord::from(&CycleStats {
+            cycle: 7,
+            heap_after: 10,
+            heap_peak: 30,
+            heap_goal: 32,
+            trigger: 20,
+            park_p50_s: 250e-6,
+            park_max_s: 2e-3,
+            swept_objects: 400,
+            arena_objects: 900,
+            ..CycleStats::default()
+        });
+        assert_eq!(r.cycle, 7);
+        assert_eq!(
+            (
+                r.heap_live_bytes,
+                r.heap_peak_bytes,
+                r.heap_goal_bytes,
+                r.trigger_bytes
+            ),
+            (10, 30, 32, 20)
+        );
+        assert!((r.assist_park_p50_us - 250.0).abs() < 1e-9);
+        assert!((r.assist_park_max_us - 2000.0).abs() < 1e-9);
+        assert_eq!((r.swept_objects, r.arena_objects), (400, 900));
     }
 
     #[test]

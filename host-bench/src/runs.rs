@@ -383,14 +383,10 @@ impl Plan {
                     continue; // An image's arena is checked once it is loaded.
                 };
                 let need = concurrent::estimated_bytes(s.objects.into(), slots, bytes, &c.spec)
-                    .ok_or_else(|| BenchError::ArenaIndices {
-                        heap: h.describe(),
-                        cycles: c.spec.cycles,
-                    })?;
+                    .ok_or_else(|| BenchError::ArenaIndices { heap: h.describe() })?;
                 if let Some(avail) = mem_available.filter(|&a| need > a) {
                     return Err(BenchError::ArenaMemory {
                         heap: h.describe(),
-                        cycles: c.spec.cycles,
                         need: human_bytes(need),
                         available: human_bytes(avail),
                     });
@@ -672,6 +668,7 @@ pub fn execute_concurrent(
                         .then_some(c.spec.memory_limit),
                     cycles_requested: c.spec.cycles,
                     stop_reason: m.stop.name(),
+                    heap_full: m.heap_full,
                     arena_objects: m.arena.max_objects.into(),
                     arena_slots: m.arena.max_slots.into(),
                     allocated_objects: m.allocated_objects,
@@ -813,23 +810,36 @@ mod tests {
 
     #[test]
     fn concurrent_arena_is_checked_before_building() {
-        let plan = |cycles: &str| {
-            let a =
-                Args::try_parse_from(["host-bench", "--cycles", cycles, "--objects", "4194304"])
-                    .unwrap();
+        let plan = |cycles: &str, gogc: &str| {
+            let a = Args::try_parse_from([
+                "host-bench",
+                "--cycles",
+                cycles,
+                "--objects",
+                "4194304",
+                "--gogc",
+                gogc,
+            ])
+            .unwrap();
             Plan::from_args(&a, 2).unwrap()
         };
-        let e = plan("100000").check_sizes(None).unwrap_err().to_string();
+        // The arena holds a few times the steady-state heap, whatever the
+        // cycles: a huge GOGC, not many cycles, outgrows the indices.
+        let e = plan("5", "100000")
+            .check_sizes(None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("32-bit indices"), "{e}");
-        let e = plan("50")
+        assert!(plan("100000000", "100").check_sizes(None).is_ok());
+        let e = plan("5", "100")
             .check_sizes(Some(1 << 30))
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("needs about") && e.contains("the arena never frees"),
+            e.contains("needs about") && e.contains("starting heap plus the pacer's runway"),
             "{e}"
         );
-        assert!(plan("5").check_sizes(Some(1 << 40)).is_ok());
+        assert!(plan("100000000", "100").check_sizes(Some(1 << 40)).is_ok());
     }
 
     #[test]
