@@ -109,7 +109,7 @@
 //!
 //! # Device loss and out-of-memory
 //!
-//! Any GPU error during a phase is reported once (stderr, and
+//! Any GPU error during a phase is reported once (`log::warn!`, and
 //! [`GpuScanStats::device_lost`]); the backend is then dead and every later
 //! call runs the CPU engine. The phase finishes exactly: the host keeps a
 //! copy of every item pushed to the GPU, and of every duplicate it dropped
@@ -244,7 +244,7 @@ pub struct GpuScanStats {
     /// ([`GpuOptions::trace_levels`]); empty otherwise.
     pub level_trace: Vec<LevelSample>,
     /// Set when the device was lost (or failed otherwise) during a phase:
-    /// the error, as reported once on stderr.
+    /// the error, as reported once through `log::warn!`.
     pub device_lost: Option<String>,
     /// Heaps marked on the CPU because their mirror could not be created
     /// (too large for the adapter's bindings or memory): the last error.
@@ -463,17 +463,18 @@ impl GpuScan {
     }
 
     /// A GPU backend if a device can be opened, else the CPU backend, after
-    /// saying once per process on stderr that there is no GPU and the CPU
-    /// path is used.
+    /// saying once per process through `log` that there is no GPU and the
+    /// CPU path is used (`info` when there is no adapter, `warn` when one
+    /// failed to open).
     pub fn new_or_cpu(opts: &GpuScanOptions) -> Box<dyn ScanBackend> {
         match GpuScan::new(opts) {
             Ok(g) => Box::new(g),
             Err(e) => {
                 NO_GPU.call_once(|| match e {
                     GpuError::NoAdapter { .. } => {
-                        eprintln!("gpumark: no GPU adapter: using the CPU path ({e})")
+                        log::info!("gpumark: no GPU adapter: using the CPU path ({e})")
                     }
-                    _ => eprintln!("gpumark: GPU unavailable ({e}): using the CPU path"),
+                    _ => log::warn!("gpumark: GPU unavailable ({e}): using the CPU path"),
                 });
                 Box::new(CpuScan)
             }
@@ -667,7 +668,9 @@ impl GpuScan {
             }
             Err(e) => {
                 st.heap_refused = true;
-                eprintln!("gpumark: this heap cannot be marked on the GPU ({e}); using the CPU path for it");
+                log::warn!(
+                    "gpumark: this heap cannot be marked on the GPU ({e}); using the CPU path for it"
+                );
                 self.stat(|s| s.heap_refused = Some(e.to_string()));
                 Err(e)
             }
@@ -1146,7 +1149,7 @@ impl GpuScan {
 
     fn declare_dead(&self, e: &GpuError) {
         if !self.dead.swap(true, AcqRel) {
-            eprintln!("gpumark: the GPU failed ({e}); continuing on the CPU path");
+            log::warn!("gpumark: the GPU failed ({e}); continuing on the CPU path");
         }
         let msg = e.to_string();
         self.stat(|s| {
