@@ -14,11 +14,13 @@
 //! reports the GPU's figures (batches, submissions, readback, upload time and
 //! the share of scan work the GPU did).
 
+#[cfg(feature = "gpu")]
+use crate::record::LevelBucket;
+use crate::record::{Adapter, GpuFigures};
 use gpumark::baseline::bfs_mark;
 use gpumark::heap::Heap;
 use gpumark::mark::{mark_stw, mark_stw_in, MarkBits};
 use gpumark::scan::{CpuScan, ScanBackend};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -106,19 +108,6 @@ pub enum MarkError {
     },
 }
 
-/// A GPU adapter as reported in the JSON `adapter` field.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Adapter {
-    /// The adapter's name ("llvmpipe (LLVM 15.0.7, 256 bits)").
-    pub name: String,
-    /// The API it was opened through ("vulkan").
-    pub api: String,
-    /// Discrete, integrated, virtual, cpu or other.
-    pub device_type: String,
-    /// Driver name and version.
-    pub driver: String,
-}
-
 /// What one mark produced.
 #[derive(Debug)]
 pub struct Marked {
@@ -134,37 +123,7 @@ pub struct Marked {
     pub gpu: Option<GpuFigures>,
 }
 
-/// What the GPU did in one mark (the JSON's GPU fields).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct GpuFigures {
-    /// The offload policy: "auto" or "always".
-    pub offload: &'static str,
-    /// Batches (submissions of many levels) this mark ran.
-    pub batches: u64,
-    /// Queue submissions.
-    pub submissions: u64,
-    /// Bytes read back from the GPU (counters, bitmaps, hand-offs).
-    pub readback_bytes: u64,
-    /// Share of heap scan work done on the GPU (roots are host work).
-    pub gpu_scan_fraction: f64,
-    /// Hand-offs of a narrow frontier to the CPU.
-    pub handoffs_to_cpu: u64,
-    /// Seconds from batch submission to counter readback, summed: the
-    /// device's share of the mark time.
-    pub gpu_s: f64,
-    /// Seconds the host spent keeping its bitmap and queues in step with the
-    /// GPU's (phase reset, pushing greys, bitmap download and merge,
-    /// hand-offs): most of the mark time outside `gpu_s`.
-    pub sync_s: f64,
-    /// Levels the last batch ran (the BFS depth it covered).
-    pub levels: u32,
-    /// The scan kernel: "scan_subgroup" or "scan_workgroup".
-    pub kernel: &'static str,
-    /// With `--trace-levels`: the GPU time of this mark's levels, grouped
-    /// by width; `None` without it or where the adapter cannot trace.
-    pub level_profile: Option<Vec<LevelBucket>>,
-}
-
+/// `GpuFigures` (in [`crate::record`]) from the library's GPU stats.
 #[cfg(feature = "gpu")]
 impl GpuFigures {
     /// The figures of `gpu`'s stats `st` (since its last reset).
@@ -249,24 +208,6 @@ impl ConcurrentBackend {
         }
         Ok(None)
     }
-}
-
-/// The levels of one mark whose widths (items scanned) lie in
-/// `[min_items, max_items]`, a power-of-two range, summed.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct LevelBucket {
-    /// Narrowest width in the bucket's range.
-    pub min_items: u64,
-    /// Widest width in the bucket's range.
-    pub max_items: u64,
-    /// Levels in the bucket.
-    pub levels: u64,
-    /// Items they scanned.
-    pub items: u64,
-    /// Their scan work (8 bytes per slot, Go's units).
-    pub scan_work: u64,
-    /// Their GPU time in seconds (timestamps around each level).
-    pub gpu_s: f64,
 }
 
 /// Groups a level trace into power-of-two width buckets, narrowest first:

@@ -8,7 +8,8 @@
 //! together: such a difference is not evidence of a change.
 
 use crate::error::BenchError;
-use crate::report::{Align, Run, Table};
+use crate::record::Run;
+use crate::report::{Align, Table};
 use crate::stats::geomean;
 use serde::Deserialize;
 use std::path::Path;
@@ -70,16 +71,16 @@ impl PastRun {
 impl From<&Run> for PastRun {
     fn from(r: &Run) -> PastRun {
         PastRun {
-            backend: r.backend.to_string(),
-            shape: r.shape.clone(),
-            objects: r.objects,
+            backend: r.header.backend.to_string(),
+            shape: r.header.shape.clone(),
+            objects: r.header.objects,
             threads: r.threads,
-            edges: r.edges,
+            edges: r.header.edges,
             mark_s: r.mark_s,
             mark_median_s: Some(r.mark_median_s),
             mark_mad_s: Some(r.mark_mad_s),
-            ptrs: r.ptrs,
-            seed: r.seed,
+            ptrs: r.header.ptrs,
+            seed: r.header.seed,
             machine: serde_json::to_value(&r.machine).ok(),
         }
     }

@@ -63,13 +63,14 @@
 //! The run ends once `C` cycles have completed; the mutators are stopped and
 //! the collector's [`CycleStats`] of those `C` cycles are the report (a cycle
 //! that had started as the mutators stopped is finished, but not reported).
-//! [`Summary`] condenses them into the summary row.
+//! [`CycleSummary::of`] condenses them into the summary row.
 
-use crate::backend::{ConcurrentBackend, GpuFigures};
+use crate::backend::ConcurrentBackend;
 use crate::error::BenchError;
-use crate::import::ImportRecord;
 use crate::machine::{human_bytes, meminfo_field};
-use crate::runs::{HeapSource, Progress};
+use crate::progress::Progress;
+use crate::record::{scan_work, CycleSummary, Measured, StopReason};
+use crate::source::HeapSource;
 use gpumark::collector::{Collector, CollectorConfig, CollectorError, CycleStats, Mutator};
 use gpumark::heap::{Heap, HeapConfig, HeapError, ObjRef};
 use gpumark::pacer::{PacerConfig, DEFAULT_HEAP_MINIMUM, NO_MEMORY_LIMIT};
@@ -398,70 +399,6 @@ fn step(
     Ok(())
 }
 
-/// Why a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StopReason {
-    /// The cycles asked for completed.
-    Cycles,
-    /// An allocation failed first: the heap (live objects and those not yet
-    /// swept) outgrew the arena.
-    HeapFull,
-}
-
-impl StopReason {
-    /// The name in the report.
-    pub fn name(self) -> &'static str {
-        match self {
-            StopReason::Cycles => "cycles",
-            StopReason::HeapFull => "heap-full",
-        }
-    }
-}
-
-/// What one concurrent run measured, before it becomes a report record.
-#[derive(Clone, Debug)]
-pub struct Measured {
-    /// Objects of the starting heap.
-    pub start_objects: u64,
-    /// Bytes of the starting heap.
-    pub start_bytes: u64,
-    /// Non-nil slots of the starting heap.
-    pub start_edges: u64,
-    /// The arena's capacity.
-    pub arena: HeapConfig,
-    /// The arena's occupancy when the mutators stopped: object indices it
-    /// had handed out (live, freed and waiting for reuse, and the starting
-    /// heap), `Heap::len`.
-    pub allocated_objects: u64,
-    /// Pointer slots the arena had handed out when the mutators stopped
-    /// (reserved for those indices), `Heap::slots_len`.
-    pub allocated_slots: u64,
-    /// Bytes allocated and not freed when the mutators stopped (live objects
-    /// and garbage not yet swept), `Heap::allocated_bytes`.
-    pub allocated_bytes: u64,
-    /// Building the starting heap and copying it into the arena, seconds.
-    pub build_s: f64,
-    /// From the mutators' start to their stop, seconds.
-    pub duration_s: f64,
-    /// Mutator operations over all mutators.
-    pub mutator_ops: u64,
-    /// Why the run ended.
-    pub stop: StopReason,
-    /// With [`StopReason::HeapFull`], the allocation that failed (gpumark's
-    /// `HeapFull` in words: which capacity, how much was in use and asked
-    /// for); `None` otherwise.
-    pub heap_full: Option<String>,
-    /// The scan backend's name (host-bench's: "cpu", "vulkan", ...).
-    pub backend: &'static str,
-    /// What the GPU did over the run; `None` for `cpu`.
-    pub gpu: Option<GpuFigures>,
-    /// The cycles, at most as many as asked for.
-    pub cycles: Vec<CycleStats>,
-    /// What the import of a `--heap` file found, `reached` counting the
-    /// objects reachable in the starting heap; `None` for a built heap.
-    pub import: Option<ImportRecord>,
-}
-
 /// Runs one concurrent run over `source` with GOMAXPROCS `gomaxprocs`.
 /// `seed` seeds the mutators' programs (mutator `i` gets `seed + i`).
 pub fn run(
@@ -482,7 +419,10 @@ pub fn run(
     let (base, import) = source.load(progress)?;
     let (start_objects, start_bytes) = (u64::from(base.len()), base.allocated_bytes());
     let start_edges = base.edges();
-    let arena_err = || BenchError::ArenaIndices { heap: desc.clone() };
+    let arena_err = || BenchError::ArenaIndices {
+        heap: desc.clone(),
+        factor: ARENA_FACTOR,
+    };
     let extra = arena_for(0, 0, start_bytes, spec).ok_or_else(arena_err)?;
     if let HeapSource::File(_) = source {
         // A built heap's arena was checked before building; a file's size
@@ -493,6 +433,7 @@ pub fn run(
         if let Some(avail) = meminfo_field("MemAvailable").filter(|&a| need > a) {
             return Err(BenchError::ArenaMemory {
                 heap: desc.clone(),
+                factor: ARENA_FACTOR,
                 need: human_bytes(need),
                 available: human_bytes(avail),
             });
@@ -610,47 +551,10 @@ pub fn run(
         mutator_ops,
         stop,
         heap_full,
-        backend: backend.name,
         gpu: backend.figures().map_err(mark_err)?,
         cycles,
         import,
     })
-}
-
-/// The summary row of a run's cycles.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct Summary {
-    /// Median of the cycles' heap peak over goal.
-    pub goal_ratio_median: Option<f64>,
-    /// Largest heap peak over goal.
-    pub goal_ratio_max: Option<f64>,
-    /// Median GC CPU utilisation.
-    pub utilization_median: Option<f64>,
-    /// Assists over all cycles.
-    pub assists: u64,
-    /// Assists that parked, over all cycles.
-    pub assists_parked: u64,
-    /// Median, over the cycles in which an assist parked, of the cycle's
-    /// median park time (the library keeps per-cycle percentiles, not the
-    /// park times themselves).
-    pub park_p50_s: Option<f64>,
-    /// Largest per-cycle 99th-percentile park time.
-    pub park_p99_s: Option<f64>,
-    /// Longest park time of the run.
-    pub park_max_s: Option<f64>,
-    /// Median scan work (heap + stack + globals) per cycle, bytes.
-    pub scan_work_median: Option<f64>,
-    /// Every cycle verified (`Some(true)`), some failed (`Some(false)`), or
-    /// unchecked or no cycle (`None`).
-    pub verified: Option<bool>,
-    /// The first cycle whose verification failed.
-    #[serde(skip)]
-    pub first_failed: Option<u64>,
-}
-
-/// Total scan work of a cycle, bytes.
-pub fn scan_work(s: &CycleStats) -> i64 {
-    s.heap_scan_work + s.stack_scan_work + s.globals_scan_work
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -667,9 +571,9 @@ fn max(v: impl Iterator<Item = f64>) -> Option<f64> {
     v.reduce(f64::max)
 }
 
-impl Summary {
+impl CycleSummary {
     /// Summarises `cycles`.
-    pub fn of(cycles: &[CycleStats]) -> Summary {
+    pub fn of(cycles: &[CycleStats]) -> CycleSummary {
         let parked: Vec<&CycleStats> = cycles.iter().filter(|s| s.assists_parked > 0).collect();
         let first_failed = cycles
             .iter()
@@ -682,7 +586,7 @@ impl Summary {
         } else {
             None
         };
-        Summary {
+        CycleSummary {
             goal_ratio_median: median(cycles.iter().map(CycleStats::goal_ratio).collect()),
             goal_ratio_max: max(cycles.iter().map(CycleStats::goal_ratio)),
             utilization_median: median(cycles.iter().map(|s| s.utilization).collect()),
@@ -841,7 +745,7 @@ mod tests {
             verified,
             ..CycleStats::default()
         };
-        let s = Summary::of(&[
+        let s = CycleSummary::of(&[
             cyc(1, 90, 0, 0.0, Some(true)),
             cyc(2, 110, 2, 1e-3, Some(true)),
             cyc(3, 100, 1, 3e-3, Some(true)),
@@ -856,13 +760,13 @@ mod tests {
         assert_eq!(s.park_max_s, Some(12e-3));
         assert_eq!(s.scan_work_median, Some(1011.0));
         assert_eq!((s.verified, s.first_failed), (Some(true), None));
-        let s = Summary::of(&[
+        let s = CycleSummary::of(&[
             cyc(1, 90, 0, 0.0, Some(true)),
             cyc(2, 90, 0, 0.0, Some(false)),
         ]);
         assert_eq!((s.verified, s.first_failed), (Some(false), Some(2)));
         assert_eq!(s.park_p50_s, None);
-        let s = Summary::of(&[]);
+        let s = CycleSummary::of(&[]);
         assert_eq!((s.verified, s.goal_ratio_median), (None, None));
     }
 }

@@ -207,24 +207,28 @@ pub enum BenchError {
         "heap too large: a concurrent run on {heap} needs an arena of more than {limit} objects \
          or slots (32-bit indices; the arena holds {factor} times the starting heap plus the \
          pacer's runway); use fewer --objects, or a smaller --gogc or --memory-limit",
-        limit = u32::MAX,
-        factor = crate::concurrent::ARENA_FACTOR
+        limit = u32::MAX
     )]
     ArenaIndices {
         /// The heap, described.
         heap: String,
+        /// How many times the steady-state heap the arena holds
+        /// (`concurrent::ARENA_FACTOR`).
+        factor: u64,
     },
     /// The arena a concurrent run needs would not fit in free memory.
     #[error(
         "heap too large for memory: a concurrent run on {heap} needs about {need} (an arena of \
          {factor} times the starting heap plus the pacer's runway), but only {available} is \
          available (MemAvailable in /proc/meminfo); use fewer --objects, or a smaller --gogc or \
-         --memory-limit",
-        factor = crate::concurrent::ARENA_FACTOR
+         --memory-limit"
     )]
     ArenaMemory {
         /// The heap, described.
         heap: String,
+        /// How many times the steady-state heap the arena holds
+        /// (`concurrent::ARENA_FACTOR`).
+        factor: u64,
         /// Estimated need, human-readable.
         need: String,
         /// MemAvailable, human-readable.

@@ -13,23 +13,22 @@
 //!
 //! What the import found (objects, edges, roots, references to absent ids,
 //! HPROF record counts, the file's size and the import time) is an
-//! [`ImportRecord`]: the `import` object of each run's JSON record, and the
-//! short block [`import_text`] prints before the table. Its `reached` count
+//! [`ImportRecord`] (in [`crate::record`]; `ImportRecord::new` is here): the
+//! `import` object of each run's JSON record, and the short block
+//! [`crate::report::import_text`] prints before the table. Its `reached` count
 //! is the run's own: the objects its marks reached (a stop-the-world run), or
 //! the objects reachable in the starting heap (a concurrent run, whose cycles
 //! also mark what the mutators allocate).
 
 use crate::cli::EdgeRoots;
 use crate::error::BenchError;
-use crate::machine::human_bytes;
-use crate::runs::Progress;
+use crate::progress::Progress;
+use crate::record::ImportRecord;
 use gpumark::heap::Heap;
 use gpumark::import::{
     load_heap_file, sniff, EdgeListOptions, Format, HprofOptions, ImportError, ImportReport,
     LoadOptions, RootChoice,
 };
-use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -187,55 +186,6 @@ fn roots_words(r: &RootChoice) -> String {
     }
 }
 
-/// What an import found: a run's `import` object (see the report format in
-/// schema.txt, which documents each field).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ImportRecord {
-    /// "image", "hprof" or "edges".
-    pub format: &'static str,
-    /// Whether `--format` named the format (false: told by content).
-    pub format_forced: bool,
-    /// Bytes of the file.
-    pub input_bytes: u64,
-    /// Seconds to read the file and build its heap.
-    pub import_s: f64,
-    /// Objects in the heap.
-    pub objects: u64,
-    /// Non-nil pointer slots.
-    pub edges: u64,
-    /// Pointer slots, nil or not.
-    pub slots: u64,
-    /// Root entries (globals and stack entries).
-    pub roots: u64,
-    /// References (slots and roots) to ids the file does not define, stored
-    /// as nil.
-    pub missing_refs: u64,
-    /// How many of `missing_refs` were roots (dropped).
-    pub missing_roots: u64,
-    /// Objects reached from the roots.
-    pub reached: u64,
-    /// `reached / objects`; `None` for a heap without objects.
-    pub reached_fraction: Option<f64>,
-    /// Sum of object sizes.
-    pub heap_bytes: u64,
-    /// Objects whose size was raised to hold their slots.
-    pub sizes_raised: u64,
-    /// Objects whose size was clamped to `u32::MAX`.
-    pub sizes_clamped: u64,
-    /// HPROF CLASS_DUMP records.
-    pub classes: Option<u64>,
-    /// HPROF INSTANCE_DUMP records.
-    pub instances: Option<u64>,
-    /// HPROF OBJ_ARRAY_DUMP records.
-    pub object_arrays: Option<u64>,
-    /// HPROF PRIM_ARRAY_DUMP records.
-    pub primitive_arrays: Option<u64>,
-    /// HPROF root records per kind, by HPROF name.
-    pub root_kinds: Option<BTreeMap<&'static str, u64>>,
-    /// The edge-list root choice, as `--edge-roots` spells it.
-    pub edge_roots: Option<String>,
-}
-
 impl ImportRecord {
     /// The record of `report`, an import of `file` that took `import_s`.
     fn new(report: &ImportReport, file: &HeapFile, import_s: f64) -> ImportRecord {
@@ -274,115 +224,13 @@ impl ImportRecord {
             }),
         }
     }
-
-    /// The record with `reached` objects reached.
-    pub fn with_reached(&self, reached: u64) -> ImportRecord {
-        ImportRecord {
-            reached,
-            reached_fraction: (self.objects > 0).then(|| reached as f64 / self.objects as f64),
-            ..self.clone()
-        }
-    }
-}
-
-/// Seconds, in ms below one.
-fn fmt_time(s: f64) -> String {
-    if s >= 1.0 {
-        format!("{s:.2} s")
-    } else {
-        format!("{} ms", crate::report::fmt_ms(s))
-    }
-}
-
-/// `n` and `noun`, plural (with `s`, or `es` after an s) unless one.
-fn count(n: u64, noun: &str) -> String {
-    match n {
-        1 => format!("1 {noun}"),
-        _ if noun.ends_with('s') => format!("{n} {noun}es"),
-        _ => format!("{n} {noun}s"),
-    }
-}
-
-/// The block printed before the table for a heap imported from `heap` (the
-/// file, as the report gives it): what the import found and what the marks
-/// reached.
-pub fn import_text(heap: &str, r: &ImportRecord) -> String {
-    let how = if r.format_forced {
-        "--format"
-    } else {
-        "by content"
-    };
-    let mut s = format!(
-        "import: {heap} ({}, {how}): {} in {}\n",
-        r.format,
-        human_bytes(r.input_bytes),
-        fmt_time(r.import_s)
-    );
-    s.push_str(&format!("  {}", count(r.objects, "object")));
-    if let (Some(c), Some(i), Some(oa), Some(pa)) =
-        (r.classes, r.instances, r.object_arrays, r.primitive_arrays)
-    {
-        s.push_str(&format!(
-            " ({}, {}, {}, {})",
-            count(c, "class"),
-            count(i, "instance"),
-            count(oa, "object array"),
-            count(pa, "primitive array")
-        ));
-    }
-    s.push_str(&format!(
-        ", {}, {}",
-        count(r.edges, "edge"),
-        count(r.roots, "root")
-    ));
-    if let Some(e) = &r.edge_roots {
-        s.push_str(&format!(" ({e})"));
-    }
-    s.push('\n');
-    if let Some(kinds) = r.root_kinds.as_ref().filter(|k| !k.is_empty()) {
-        let kinds: Vec<String> = kinds
-            .iter()
-            .map(|(k, n)| {
-                let k = k.strip_prefix("ROOT_").unwrap_or(k).to_ascii_lowercase();
-                format!("{k} {n}")
-            })
-            .collect();
-        s.push_str(&format!("  root records: {}\n", kinds.join(", ")));
-    }
-    s.push_str(&format!(
-        "  {} to absent ids",
-        count(r.missing_refs, "reference")
-    ));
-    match (r.missing_refs, r.missing_roots) {
-        (0, _) => {}
-        (_, 0) => s.push_str(", stored as nil"),
-        (_, m) => s.push_str(&format!(
-            ", stored as nil ({m} of them {}, dropped)",
-            if m == 1 { "a root" } else { "roots" }
-        )),
-    }
-    s.push('\n');
-    if r.sizes_raised > 0 || r.sizes_clamped > 0 {
-        s.push_str(&format!(
-            "  object sizes: {} raised to 8 bytes per slot, {} clamped to 4 GiB\n",
-            r.sizes_raised, r.sizes_clamped
-        ));
-    }
-    match r.reached_fraction {
-        Some(f) => s.push_str(&format!(
-            "  reached {} of {} objects ({:.2}%)\n",
-            r.reached,
-            r.objects,
-            100.0 * f
-        )),
-        None => s.push_str("  reached 0 objects: the heap is empty\n"),
-    }
-    s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::import_text;
+    use std::collections::BTreeMap;
 
     fn fixture(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -3,25 +3,9 @@
 //! Read from `/proc` and `/etc/os-release` where they exist; every field that
 //! cannot be learned on a platform is `None` rather than a guess.
 
-use serde::{Deserialize, Serialize};
+use crate::record::Machine;
 
-/// The machine a run was measured on (the JSON `machine` object).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Machine {
-    /// "model name" from /proc/cpuinfo.
-    pub cpu_model: Option<String>,
-    /// Logical CPUs available to this process.
-    pub cores: usize,
-    /// Operating system: PRETTY_NAME from /etc/os-release, else the OS family.
-    pub os: String,
-    /// CPU architecture.
-    pub arch: String,
-    /// Kernel release (/proc/sys/kernel/osrelease).
-    pub kernel: Option<String>,
-    /// MemTotal from /proc/meminfo, in bytes.
-    pub mem_bytes: Option<u64>,
-}
-
+/// Learning `Machine` (in [`crate::record`]) from the running system.
 impl Machine {
     /// Describes the machine this process runs on.
     pub fn detect() -> Machine {

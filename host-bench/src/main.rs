@@ -8,15 +8,25 @@
 //! - [`backend`]: the backends and whether this build can run them;
 //! - [`import`]: heaps from files (`--heap`): images, HPROF dumps, edge
 //!   lists, and what their import found;
+//! - [`source`]: where a heap comes from (built, or a file);
 //! - [`runs`]: the plan (every heap × thread count × backend), checked before
 //!   anything is built, and the timed, verified marks;
 //! - [`concurrent`]: the concurrent mode, mutators running while paced
 //!   cycles mark;
 //! - [`stats`]: median, spread;
+//! - [`record`]: the report's records, data only (every other module may use
+//!   it; it uses none of them);
 //! - [`report`]: the JSON Lines report, the CSV and the table;
 //! - [`plots`]: the SVG plots;
 //! - [`compare`](mod@compare): `--compare OLD.json`;
-//! - [`machine`]: what the report says about the machine.
+//! - [`machine`]: what the report says about the machine;
+//! - [`progress`]: the progress bar.
+//!
+//! The modules' imports form no cycle: each imports only modules before it
+//! in this order: `record`, `stats`, `machine`, `progress`, `backend`, `cli`,
+//! `error`, `import`, `source`, `concurrent`, `report`, `plots`, `compare`,
+//! `runs` (and `main` any of them). The records are data that every module
+//! may use; a module that computes one adds its constructor there.
 
 mod backend;
 mod cli;
@@ -26,8 +36,11 @@ mod error;
 mod import;
 mod machine;
 mod plots;
+mod progress;
+mod record;
 mod report;
 mod runs;
+mod source;
 mod stats;
 
 use backend::{MarkContext, ALL};
@@ -35,9 +48,10 @@ use clap::Parser;
 use cli::Args;
 use compare::{compare, read_report, PastRun};
 use error::BenchError;
-use machine::{meminfo_field, Machine};
-use report::Report;
-use runs::{execute, execute_concurrent, Plan, Progress};
+use machine::meminfo_field;
+use progress::Progress;
+use record::{Machine, Report};
+use runs::{execute, execute_concurrent, Plan};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -230,7 +244,8 @@ fn write_out_dir(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, BenchError
         _ => format!("timeline-{}.svg", i + 1),
     };
     for (i, r) in conc.iter().enumerate() {
-        let body = plots::timeline_svg(&r.describe(), &r.timeline(), Some(r.arena_objects))?;
+        let points = plots::timeline_points(&r.cycles);
+        let body = plots::timeline_svg(&r.describe(), &points, Some(r.arena_objects))?;
         write(&name(i), Some(body), &mut written)?;
     }
     if conc.len() != 1 {

@@ -8,7 +8,8 @@
 
 use crate::backend::{Backend, ALL};
 use crate::error::BenchError;
-use crate::report::Run;
+use crate::record::Run;
+use gpumark::collector::CycleStats;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -88,27 +89,27 @@ fn ordered<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
 /// count.
 pub fn throughput_svg(runs: &[Run]) -> Result<String, BenchError> {
     let err = plot_err("throughput");
-    let objects = runs.iter().map(|r| r.objects).max().unwrap_or(0);
+    let objects = runs.iter().map(|r| r.header.objects).max().unwrap_or(0);
     let seed = runs
         .iter()
-        .find(|r| r.objects == objects)
-        .and_then(|r| r.seed);
+        .find(|r| r.header.objects == objects)
+        .and_then(|r| r.header.seed);
     let sel: Vec<&Run> = runs
         .iter()
-        .filter(|r| r.objects == objects && r.seed == seed)
+        .filter(|r| r.header.objects == objects && r.header.seed == seed)
         .collect();
-    let shapes = ordered(sel.iter().map(|r| r.shape.as_str()));
-    let backends = ordered(sel.iter().map(|r| r.backend));
+    let shapes = ordered(sel.iter().map(|r| r.header.shape.as_str()));
+    let backends = ordered(sel.iter().map(|r| r.header.backend));
     // For each (shape, backend), the run at the largest thread count.
     let pick = |shape: &str, backend: &str| -> Option<&Run> {
         sel.iter()
-            .filter(|r| r.shape == shape && r.backend == backend)
+            .filter(|r| r.header.shape == shape && r.header.backend == backend)
             .max_by_key(|r| r.threads)
             .copied()
     };
     let threads = sel
         .iter()
-        .filter(|r| r.backend != Backend::CpuSerial.name())
+        .filter(|r| r.header.backend != Backend::CpuSerial.name())
         .map(|r| r.threads)
         .max();
     let nb = backends.len().max(1);
@@ -178,7 +179,7 @@ pub fn throughput_svg(runs: &[Run]) -> Result<String, BenchError> {
                 .map_err(&err)?;
             chart
                 .draw_series(bars.iter().map(|&(k, r)| {
-                    let e = r.edges as f64 / 1e6;
+                    let e = r.header.edges as f64 / 1e6;
                     ErrorBar::new_vertical(
                         SegmentValue::CenterOf(k),
                         e / r.mark_max_s,
@@ -200,13 +201,13 @@ pub fn throughput_svg(runs: &[Run]) -> Result<String, BenchError> {
 /// `runs` hold fewer than two heap sizes.
 pub fn scaling_svg(runs: &[Run]) -> Result<Option<String>, BenchError> {
     let err = plot_err("scaling");
-    let mut sizes: Vec<u64> = runs.iter().map(|r| r.objects).collect();
+    let mut sizes: Vec<u64> = runs.iter().map(|r| r.header.objects).collect();
     sizes.sort_unstable();
     sizes.dedup();
     if sizes.len() < 2 {
         return Ok(None);
     }
-    let shapes = ordered(runs.iter().map(|r| r.shape.as_str()));
+    let shapes = ordered(runs.iter().map(|r| r.header.shape.as_str()));
     let cols = shapes.len().clamp(1, 3);
     let rows = shapes.len().div_ceil(cols);
     let size = (
@@ -216,7 +217,7 @@ pub fn scaling_svg(runs: &[Run]) -> Result<Option<String>, BenchError> {
     // One legend for every panel: the series are the same in each.
     let mut series: Vec<(usize, &str, usize)> = runs
         .iter()
-        .map(|r| (backend_order(r.backend), r.backend, r.threads))
+        .map(|r| (backend_order(r.header.backend), r.header.backend, r.threads))
         .collect();
     series.sort_unstable();
     series.dedup();
@@ -257,11 +258,11 @@ fn backend_order(name: &str) -> usize {
 fn scaling_panel(area: &SvgArea<'_>, runs: &[Run], shape: &str, sizes: &[u64]) -> DrawResult {
     // (backend, threads) -> objects -> throughputs over seeds.
     let mut series: BTreeMap<(usize, &str, usize), BTreeMap<u64, Vec<f64>>> = BTreeMap::new();
-    for r in runs.iter().filter(|r| r.shape == shape) {
+    for r in runs.iter().filter(|r| r.header.shape == shape) {
         series
-            .entry((backend_order(r.backend), r.backend, r.threads))
+            .entry((backend_order(r.header.backend), r.header.backend, r.threads))
             .or_default()
-            .entry(r.objects)
+            .entry(r.header.objects)
             .or_default()
             .push(r.edges_per_s_median / 1e6);
     }
@@ -343,6 +344,29 @@ pub struct CycleRecord {
     /// Object indices the arena had handed out when the cycle ended: its
     /// occupancy.
     pub arena_objects: u64,
+}
+
+impl From<&CycleStats> for CycleRecord {
+    /// A cycle as the timeline plots it: park times in microseconds, the
+    /// unit of its axis.
+    fn from(s: &CycleStats) -> CycleRecord {
+        CycleRecord {
+            cycle: u32::try_from(s.cycle).unwrap_or(u32::MAX),
+            heap_live_bytes: s.heap_after,
+            heap_peak_bytes: s.heap_peak,
+            heap_goal_bytes: s.heap_goal,
+            trigger_bytes: s.trigger,
+            assist_park_p50_us: s.park_p50_s * 1e6,
+            assist_park_max_us: s.park_max_s * 1e6,
+            swept_objects: s.swept_objects,
+            arena_objects: s.arena_objects,
+        }
+    }
+}
+
+/// The timeline's points of a concurrent run's `cycles`.
+pub fn timeline_points(cycles: &[CycleStats]) -> Vec<CycleRecord> {
+    cycles.iter().map(CycleRecord::from).collect()
 }
 
 /// A heap-size line of the timeline: legend name, colour, field.
@@ -593,6 +617,35 @@ mod tests {
     }
 
     #[test]
+    fn timeline_records_park_times_in_microseconds() {
+        let r = CycleRecord::from(&CycleStats {
+            cycle: 7,
+            heap_after: 10,
+            heap_peak: 30,
+            heap_goal: 32,
+            trigger: 20,
+            park_p50_s: 250e-6,
+            park_max_s: 2e-3,
+            swept_objects: 400,
+            arena_objects: 900,
+            ..CycleStats::default()
+        });
+        assert_eq!(r.cycle, 7);
+        assert_eq!(
+            (
+                r.heap_live_bytes,
+                r.heap_peak_bytes,
+                r.heap_goal_bytes,
+                r.trigger_bytes
+            ),
+            (10, 30, 32, 20)
+        );
+        assert!((r.assist_park_p50_us - 250.0).abs() < 1e-9);
+        assert!((r.assist_park_max_us - 2000.0).abs() < 1e-9);
+        assert_eq!((r.swept_objects, r.arena_objects), (400, 900));
+    }
+
+    #[test]
     fn throughput_svg_has_bars_and_labels() {
         let svg = throughput_svg(&runs()).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
@@ -610,7 +663,10 @@ mod tests {
             "no lines"
         );
         assert!(svg.contains("cpu ×2"));
-        let one: Vec<Run> = runs().into_iter().filter(|r| r.objects == 1000).collect();
+        let one: Vec<Run> = runs()
+            .into_iter()
+            .filter(|r| r.header.objects == 1000)
+            .collect();
         assert!(scaling_svg(&one).unwrap().is_none());
     }
 

@@ -1,214 +1,29 @@
-//! The report: one [`Run`] per backend × heap × thread count of the
-//! stop-the-world mode, written as JSON Lines, CSV and an aligned table, and
-//! one [`ConcurrentRun`] per concurrent run, written as JSON Lines, trace
-//! lines and a summary table.
+//! Writing the report: the [`Run`] of each backend × heap × thread count of
+//! the stop-the-world mode as JSON Lines, CSV and an aligned table, and the
+//! [`ConcurrentRun`] of each concurrent run as JSON Lines, trace lines and a
+//! summary table; what an import found as a short block before them. The
+//! records themselves are in [`crate::record`].
 
-use crate::backend::Adapter;
-use crate::concurrent::{scan_work, Summary, ARENA_FACTOR};
+use crate::concurrent::ARENA_FACTOR;
 use crate::error::BenchError;
-use crate::import::{import_text, ImportRecord};
-use crate::machine::{human_bytes, Machine};
-use crate::plots::CycleRecord;
-use gpumark::collector::CycleStats;
-use serde::{Serialize, Serializer};
+use crate::machine::human_bytes;
+use crate::record::{ConcurrentRun, ImportRecord, Report, Run};
+use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
 
-/// The version written in every record's `schema` field. Version 3 added
-/// the concurrent records; version 4 the `import` object of both kinds of
-/// record (and format names in `shape` for `--heap` files).
-pub const SCHEMA_VERSION: u32 = 6;
-
-/// Everything one invocation ran: stop-the-world runs, then concurrent runs
-/// (the order of the JSON Lines).
-#[derive(Clone, Debug, Default)]
-pub struct Report {
-    /// Stop-the-world runs.
-    pub stw: Vec<Run>,
-    /// Concurrent runs.
-    pub concurrent: Vec<ConcurrentRun>,
-}
-
-/// One run's record.
-///
-/// Serialised field for field as the report format below, which is also the
-/// text `host-bench --help` ends with:
-///
-/// ```text
-#[doc = include_str!("schema.txt")]
-/// ```
-#[derive(Clone, Debug, Serialize)]
-pub struct Run {
-    /// Report format version ([`SCHEMA_VERSION`]).
-    pub schema: u32,
-    /// `"host-bench <version>"`.
-    pub tool: String,
-    /// When the invocation started, seconds since 1970.
-    pub unix_time: u64,
-    /// "stw": a stop-the-world mark.
-    pub mode: &'static str,
-    /// Backend name.
-    pub backend: &'static str,
-    /// The GPU adapter; `None` for CPU backends.
-    pub adapter: Option<Adapter>,
-    /// Shape name, or the `--heap` file's format ("image", "hprof", "edges").
-    pub shape: String,
-    /// The `--heap` file.
-    pub heap: Option<String>,
-    /// Objects in the heap.
-    pub objects: u64,
-    /// `--ptrs` of a built heap.
-    pub ptrs: Option<u32>,
-    /// `--roots` of a built heap.
-    pub roots: Option<u32>,
-    /// `--seed` of a built heap, or of an edge list's random roots.
-    pub seed: Option<u64>,
-    /// Non-nil pointer slots.
-    pub edges: u64,
-    /// Objects marked.
-    pub marked: u64,
-    /// Bytes of marked objects.
-    pub bytes_marked: u64,
-    /// Worker threads used.
-    pub threads: usize,
-    /// Untimed warm-up marks.
-    pub warmup: usize,
-    /// Timed marks.
-    pub reps: usize,
-    /// Every timed mark, seconds.
-    pub mark_times_s: Vec<f64>,
-    /// Fastest timed mark.
-    pub mark_s: f64,
-    /// Median timed mark.
-    pub mark_median_s: f64,
-    /// Slowest timed mark.
-    pub mark_max_s: f64,
-    /// Median absolute deviation of the timed marks.
-    pub mark_mad_s: f64,
-    /// `edges / mark_s`.
-    pub edges_per_s: f64,
-    /// `edges / mark_median_s`.
-    pub edges_per_s_median: f64,
-    /// Median throughput over bfs's on the same heap and thread count.
-    pub ratio_to_bfs: Option<f64>,
-    /// Time to build or load the heap.
-    pub build_s: f64,
-    /// First upload to the GPU.
-    pub upload_s: Option<f64>,
-    /// GPU dispatch batches per mark.
-    pub batches: Option<u64>,
-    /// What the GPU did in the last timed mark; `None` for CPU backends.
-    pub gpu: Option<crate::backend::GpuFigures>,
-    /// Whether every mark equalled the reachable set; `None` if unchecked.
-    pub verified: Option<bool>,
-    /// What the import of a `--heap` file found; `None` for a built heap.
-    pub import: Option<ImportRecord>,
-    /// Where it ran.
-    pub machine: Machine,
-}
-
-/// One concurrent run's record (`mode: "concurrent"`): the run's settings,
-/// its summary, and every cycle's [`CycleStats`] in `cycles`.
-#[derive(Clone, Debug, Serialize)]
-pub struct ConcurrentRun {
-    /// Report format version ([`SCHEMA_VERSION`]).
-    pub schema: u32,
-    /// `"host-bench <version>"`.
-    pub tool: String,
-    /// When the invocation started, seconds since 1970.
-    pub unix_time: u64,
-    /// "concurrent".
-    pub mode: &'static str,
-    /// The scan backend ("cpu", or a GPU backend's name).
-    pub backend: &'static str,
-    /// The GPU adapter; `None` for `cpu`.
-    pub adapter: Option<Adapter>,
-    /// Shape of the starting heap, or the `--heap` file's format.
-    pub shape: String,
-    /// The `--heap` file.
-    pub heap: Option<String>,
-    /// Objects in the starting heap.
-    pub objects: u64,
-    /// `--ptrs` of a built heap.
-    pub ptrs: Option<u32>,
-    /// `--roots` of a built heap.
-    pub roots: Option<u32>,
-    /// `--seed` of a built heap, or of an edge list's random roots.
-    pub seed: Option<u64>,
-    /// Non-nil slots of the starting heap.
-    pub edges: u64,
-    /// Bytes of the starting heap.
-    pub heap_bytes: u64,
-    /// Mutator threads.
-    pub mutators: usize,
-    /// Seed of mutator 0's program (mutator i uses this + i).
-    pub mutator_seed: u64,
-    /// GOMAXPROCS.
-    pub gomaxprocs: usize,
-    /// GOGC; `None` for off.
-    pub gogc: Option<i32>,
-    /// Memory limit, bytes; `None` for none.
-    pub memory_limit: Option<i64>,
-    /// `--cycles`.
-    pub cycles_requested: u64,
-    /// "cycles" or "heap-full".
-    pub stop_reason: &'static str,
-    /// With "heap-full", the allocation that failed, in words.
-    pub heap_full: Option<String>,
-    /// Object capacity of the arena (independent of the cycles).
-    pub arena_objects: u64,
-    /// Slot capacity of the arena.
-    pub arena_slots: u64,
-    /// The arena's occupancy when the mutators stopped: object indices it
-    /// had handed out (live, freed and not yet reused, starting heap).
-    pub allocated_objects: u64,
-    /// Pointer slots the arena had handed out when the mutators stopped.
-    pub allocated_slots: u64,
-    /// Bytes allocated and not freed when the mutators stopped (live and
-    /// not yet swept).
-    pub allocated_bytes: u64,
-    /// Building the starting heap and copying it into the arena, seconds.
-    pub build_s: f64,
-    /// The mutators' run time, seconds.
-    pub duration_s: f64,
-    /// Mutator operations (calls on the mutator API) over all mutators.
-    pub mutator_ops: u64,
-    /// `mutator_ops / duration_s`.
-    pub mutator_ops_per_s: f64,
-    /// The summary of the cycles (its fields appear at the record's top
-    /// level: goal_ratio_median, goal_ratio_max, utilization_median, assists,
-    /// assists_parked, park_p50_s, park_p99_s, park_max_s, scan_work_median,
-    /// verified).
-    #[serde(flatten)]
-    pub summary: Summary,
-    /// What the GPU did over the run (every cycle); `None` for `cpu`.
-    pub gpu: Option<crate::backend::GpuFigures>,
-    /// Every cycle's statistics.
-    #[serde(serialize_with = "serialize_cycles")]
-    pub cycles: Vec<CycleStats>,
-    /// What the import of a `--heap` file found (`reached`: in the starting
-    /// heap); `None` for a built heap.
-    pub import: Option<ImportRecord>,
-    /// Where it ran.
-    pub machine: Machine,
-}
-
 impl ConcurrentRun {
-    /// The timeline plot's points.
-    pub fn timeline(&self) -> Vec<CycleRecord> {
-        self.cycles.iter().map(CycleRecord::from).collect()
-    }
-
     /// The run in words: heap, mutators and pacer settings.
     pub fn describe(&self) -> String {
-        let heap = match &self.heap {
-            Some(p) => format!("{} {p}", self.shape),
+        let h = &self.header;
+        let heap = match &h.heap {
+            Some(p) => format!("{} {p}", h.shape),
             None => format!(
                 "{}, {} objects{}",
-                self.shape,
-                self.objects,
-                match (self.ptrs, self.seed) {
-                    (Some(k), Some(s)) if self.shape != "list" => format!(" × {k} ptrs, seed {s}"),
+                h.shape,
+                h.objects,
+                match (h.ptrs, h.seed) {
+                    (Some(k), Some(s)) if h.shape != "list" => format!(" × {k} ptrs, seed {s}"),
                     _ => String::new(),
                 }
             ),
@@ -222,147 +37,14 @@ impl ConcurrentRun {
         if let Some(l) = self.memory_limit {
             s.push_str(&format!(", memory limit {}", human_bytes(l as u64)));
         }
-        if let (Some(a), Some(g)) = (&self.adapter, &self.gpu) {
+        if let (Some(a), Some(g)) = (&h.adapter, &self.gpu) {
             s.push_str(&format!(
                 "; scanning on {} ({}, offload {})",
-                self.backend, a.name, g.offload
+                h.backend, a.name, g.offload
             ));
         }
         s
     }
-}
-
-impl From<&CycleStats> for CycleRecord {
-    /// A cycle as the timeline plots it: park times in microseconds, the
-    /// unit of its axis.
-    fn from(s: &CycleStats) -> CycleRecord {
-        CycleRecord {
-            cycle: u32::try_from(s.cycle).unwrap_or(u32::MAX),
-            heap_live_bytes: s.heap_after,
-            heap_peak_bytes: s.heap_peak,
-            heap_goal_bytes: s.heap_goal,
-            trigger_bytes: s.trigger,
-            assist_park_p50_us: s.park_p50_s * 1e6,
-            assist_park_max_us: s.park_max_s * 1e6,
-            swept_objects: s.swept_objects,
-            arena_objects: s.arena_objects,
-        }
-    }
-}
-
-/// A [`CycleStats`] as written in a concurrent record's `cycles` array:
-/// every field, plus `goal_ratio` and the total `scan_work`.
-#[derive(Serialize)]
-struct CycleJson {
-    cycle: u64,
-    start_s: f64,
-    mark_s: f64,
-    heap_before: u64,
-    heap_peak: u64,
-    heap_after: u64,
-    heap_goal: u64,
-    trigger: u64,
-    goal_ratio: f64,
-    heap_scan_work: i64,
-    stack_scan_work: i64,
-    globals_scan_work: i64,
-    scan_work: i64,
-    assist_s: f64,
-    background_s: f64,
-    idle_s: f64,
-    utilization: f64,
-    assists_parked: u64,
-    assists: u64,
-    park_p50_s: f64,
-    park_p99_s: f64,
-    park_max_s: f64,
-    termination_restarts: u64,
-    marked: u64,
-    verified: Option<bool>,
-    procs: usize,
-    dedicated_workers: i64,
-    fractional_goal: f64,
-    swept_objects: u64,
-    swept_bytes: u64,
-    reused_objects: u64,
-    arena_objects: u64,
-}
-
-impl From<&CycleStats> for CycleJson {
-    fn from(s: &CycleStats) -> CycleJson {
-        // Destructured without `..`: a field added to CycleStats does not
-        // compile here until the report carries it.
-        let CycleStats {
-            cycle,
-            start_s,
-            mark_s,
-            heap_before,
-            heap_peak,
-            heap_after,
-            heap_goal,
-            trigger,
-            heap_scan_work,
-            stack_scan_work,
-            globals_scan_work,
-            assist_s,
-            background_s,
-            idle_s,
-            utilization,
-            assists_parked,
-            assists,
-            park_p50_s,
-            park_p99_s,
-            park_max_s,
-            termination_restarts,
-            marked,
-            verified,
-            procs,
-            dedicated_workers,
-            fractional_goal,
-            swept_objects,
-            swept_bytes,
-            reused_objects,
-            arena_objects,
-        } = *s;
-        CycleJson {
-            cycle,
-            start_s,
-            mark_s,
-            heap_before,
-            heap_peak,
-            heap_after,
-            heap_goal,
-            trigger,
-            goal_ratio: s.goal_ratio(),
-            heap_scan_work,
-            stack_scan_work,
-            globals_scan_work,
-            scan_work: scan_work(s),
-            assist_s,
-            background_s,
-            idle_s,
-            utilization,
-            assists_parked,
-            assists,
-            park_p50_s,
-            park_p99_s,
-            park_max_s,
-            termination_restarts,
-            marked,
-            verified,
-            procs,
-            dedicated_workers,
-            fractional_goal,
-            swept_objects,
-            swept_bytes,
-            reused_objects,
-            arena_objects,
-        }
-    }
-}
-
-fn serialize_cycles<S: Serializer>(cycles: &[CycleStats], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(cycles.iter().map(CycleJson::from))
 }
 
 /// Writes the report as JSON Lines: stop-the-world runs, then concurrent runs.
@@ -419,15 +101,15 @@ pub fn write_csv(runs: &[Run], w: impl Write) -> Result<(), csv::Error> {
     let mut out = csv::Writer::from_writer(w);
     for r in runs {
         out.serialize(CsvRow {
-            backend: r.backend,
-            adapter: r.adapter.as_ref().map_or("", |a| &a.name),
-            shape: &r.shape,
-            heap: r.heap.as_deref().unwrap_or(""),
-            objects: r.objects,
-            ptrs: r.ptrs,
-            roots: r.roots,
-            seed: r.seed,
-            edges: r.edges,
+            backend: r.header.backend,
+            adapter: r.header.adapter.as_ref().map_or("", |a| &a.name),
+            shape: &r.header.shape,
+            heap: r.header.heap.as_deref().unwrap_or(""),
+            objects: r.header.objects,
+            ptrs: r.header.ptrs,
+            roots: r.header.roots,
+            seed: r.header.seed,
+            edges: r.header.edges,
             marked: r.marked,
             bytes_marked: r.bytes_marked,
             threads: r.threads,
@@ -569,11 +251,14 @@ pub fn table(runs: &[Run]) -> String {
     ]);
     for r in runs {
         t.row(vec![
-            r.backend.to_string(),
-            r.adapter.as_ref().map_or("-".into(), |a| a.name.clone()),
-            r.shape.clone(),
-            r.objects.to_string(),
-            r.edges.to_string(),
+            r.header.backend.to_string(),
+            r.header
+                .adapter
+                .as_ref()
+                .map_or("-".into(), |a| a.name.clone()),
+            r.header.shape.clone(),
+            r.header.objects.to_string(),
+            r.header.edges.to_string(),
             r.marked.to_string(),
             r.threads.to_string(),
             fmt_ms(r.mark_median_s),
@@ -620,6 +305,101 @@ pub fn imports_text<'a>(
     out
 }
 
+/// Seconds, in ms below one.
+fn fmt_time(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.2} s")
+    } else {
+        format!("{} ms", fmt_ms(s))
+    }
+}
+
+/// `n` and `noun`, plural (with `s`, or `es` after an s) unless one.
+fn count(n: u64, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        _ if noun.ends_with('s') => format!("{n} {noun}es"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
+/// The block printed before the table for a heap imported from `heap` (the
+/// file, as the report gives it): what the import found and what the marks
+/// reached.
+pub fn import_text(heap: &str, r: &ImportRecord) -> String {
+    let how = if r.format_forced {
+        "--format"
+    } else {
+        "by content"
+    };
+    let mut s = format!(
+        "import: {heap} ({}, {how}): {} in {}\n",
+        r.format,
+        human_bytes(r.input_bytes),
+        fmt_time(r.import_s)
+    );
+    s.push_str(&format!("  {}", count(r.objects, "object")));
+    if let (Some(c), Some(i), Some(oa), Some(pa)) =
+        (r.classes, r.instances, r.object_arrays, r.primitive_arrays)
+    {
+        s.push_str(&format!(
+            " ({}, {}, {}, {})",
+            count(c, "class"),
+            count(i, "instance"),
+            count(oa, "object array"),
+            count(pa, "primitive array")
+        ));
+    }
+    s.push_str(&format!(
+        ", {}, {}",
+        count(r.edges, "edge"),
+        count(r.roots, "root")
+    ));
+    if let Some(e) = &r.edge_roots {
+        s.push_str(&format!(" ({e})"));
+    }
+    s.push('\n');
+    if let Some(kinds) = r.root_kinds.as_ref().filter(|k| !k.is_empty()) {
+        let kinds: Vec<String> = kinds
+            .iter()
+            .map(|(k, n)| {
+                let k = k.strip_prefix("ROOT_").unwrap_or(k).to_ascii_lowercase();
+                format!("{k} {n}")
+            })
+            .collect();
+        s.push_str(&format!("  root records: {}\n", kinds.join(", ")));
+    }
+    s.push_str(&format!(
+        "  {} to absent ids",
+        count(r.missing_refs, "reference")
+    ));
+    match (r.missing_refs, r.missing_roots) {
+        (0, _) => {}
+        (_, 0) => s.push_str(", stored as nil"),
+        (_, m) => s.push_str(&format!(
+            ", stored as nil ({m} of them {}, dropped)",
+            if m == 1 { "a root" } else { "roots" }
+        )),
+    }
+    s.push('\n');
+    if r.sizes_raised > 0 || r.sizes_clamped > 0 {
+        s.push_str(&format!(
+            "  object sizes: {} raised to 8 bytes per slot, {} clamped to 4 GiB\n",
+            r.sizes_raised, r.sizes_clamped
+        ));
+    }
+    match r.reached_fraction {
+        Some(f) => s.push_str(&format!(
+            "  reached {} of {} objects ({:.2}%)\n",
+            r.reached,
+            r.objects,
+            100.0 * f
+        )),
+        None => s.push_str("  reached 0 objects: the heap is empty\n"),
+    }
+    s
+}
+
 /// `--trace-levels`: for each GPU run, where its last timed mark's GPU time
 /// went, by level width. Empty when no run has a level profile.
 pub fn level_profile_text(runs: &[Run]) -> String {
@@ -632,7 +412,7 @@ pub fn level_profile_text(runs: &[Run]) -> String {
         let total: f64 = buckets.iter().map(|b| b.gpu_s).sum();
         out.push_str(&format!(
             "\nGPU time by level width: {} on {} {}, {} threads (last timed mark)\n",
-            r.backend, r.shape, r.objects, r.threads
+            r.header.backend, r.header.shape, r.header.objects, r.threads
         ));
         let mut t = Table::new(vec![
             ("items/level", Left),
@@ -671,12 +451,18 @@ pub fn level_profile_text(runs: &[Run]) -> String {
 
 /// [`imports_text`] of stop-the-world runs.
 pub fn stw_imports_text(runs: &[Run]) -> String {
-    imports_text(runs.iter().map(|r| (&r.heap, r.seed, &r.import)))
+    imports_text(
+        runs.iter()
+            .map(|r| (&r.header.heap, r.header.seed, &r.import)),
+    )
 }
 
 /// [`imports_text`] of concurrent runs.
 pub fn concurrent_imports_text(runs: &[ConcurrentRun]) -> String {
-    imports_text(runs.iter().map(|r| (&r.heap, r.seed, &r.import)))
+    imports_text(
+        runs.iter()
+            .map(|r| (&r.header.heap, r.header.seed, &r.import)),
+    )
 }
 
 /// Microseconds, whole.
@@ -725,9 +511,9 @@ pub fn concurrent_text(runs: &[ConcurrentRun]) -> String {
     for r in runs {
         let s = &r.summary;
         t.row(vec![
-            r.backend.to_string(),
-            r.shape.clone(),
-            r.objects.to_string(),
+            r.header.backend.to_string(),
+            r.header.shape.clone(),
+            r.header.objects.to_string(),
             r.mutators.to_string(),
             r.gomaxprocs.to_string(),
             r.gogc.map_or("off".into(), |g| g.to_string()),
@@ -793,25 +579,28 @@ pub fn concurrent_text(runs: &[ConcurrentRun]) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::record::{Machine, RecordHeader, SCHEMA_VERSION};
 
     /// A run with plausible numbers, for tests here and in other modules.
     pub(crate) fn sample_run(backend: &'static str, shape: &str, objects: u64, eps: f64) -> Run {
         let edges = objects * 4;
         let t = edges as f64 / eps;
         Run {
-            schema: SCHEMA_VERSION,
-            tool: "host-bench test".into(),
-            unix_time: 0,
-            mode: "stw",
-            backend,
-            adapter: None,
-            shape: shape.into(),
-            heap: None,
-            objects,
-            ptrs: Some(4),
-            roots: Some(8),
-            seed: Some(1),
-            edges,
+            header: RecordHeader {
+                schema: SCHEMA_VERSION,
+                tool: "host-bench test".into(),
+                unix_time: 0,
+                mode: "stw",
+                backend,
+                adapter: None,
+                shape: shape.into(),
+                heap: None,
+                objects,
+                ptrs: Some(4),
+                roots: Some(8),
+                seed: Some(1),
+                edges,
+            },
             marked: objects,
             bytes_marked: objects * 48,
             threads: 2,
@@ -848,35 +637,6 @@ pub(crate) mod tests {
         let end = |l: &str, pat: &str| l.find(pat).map(|i| i + pat.len());
         assert_eq!(end(lines[0], "objects"), end(lines[2], "1000000"));
         assert_eq!(end(lines[1], " 1000"), end(lines[2], "1000000"));
-    }
-
-    #[test]
-    fn timeline_records_park_times_in_microseconds() {
-        let r = CycleRecord::from(&CycleStats {
-            cycle: 7,
-            heap_after: 10,
-            heap_peak: 30,
-            heap_goal: 32,
-            trigger: 20,
-            park_p50_s: 250e-6,
-            park_max_s: 2e-3,
-            swept_objects: 400,
-            arena_objects: 900,
-            ..CycleStats::default()
-        });
-        assert_eq!(r.cycle, 7);
-        assert_eq!(
-            (
-                r.heap_live_bytes,
-                r.heap_peak_bytes,
-                r.heap_goal_bytes,
-                r.trigger_bytes
-            ),
-            (10, 30, 32, 20)
-        );
-        assert!((r.assist_park_p50_us - 250.0).abs() < 1e-9);
-        assert!((r.assist_park_max_us - 2000.0).abs() < 1e-9);
-        assert_eq!((r.swept_objects, r.arena_objects), (400, 900));
     }
 
     #[test]

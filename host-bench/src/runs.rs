@@ -20,126 +20,24 @@
 //! see [`crate::concurrent`]): `--mutators`/`--cycles`, or the short run the
 //! default suite ends with.
 
-use crate::backend::{resolve, Backend, BackendArg, GpuSettings, MarkContext};
+use crate::backend::{resolve, Backend, BackendArg, GpuSettings, MarkContext, Marked};
 use crate::cli::{Args, EdgeRoots, ShapeArg, CONCURRENT_OBJECTS, DEFAULT_CYCLES, DEFAULT_MUTATORS};
-use crate::concurrent::{self, ConcurrentSpec};
+use crate::concurrent::{self, ConcurrentSpec, ARENA_FACTOR};
 use crate::error::BenchError;
-use crate::import::{HeapFile, ImportRecord};
-use crate::machine::{human_bytes, Machine};
-use crate::report::{ConcurrentRun, Run, SCHEMA_VERSION};
+use crate::import::HeapFile;
+use crate::machine::human_bytes;
+use crate::progress::Progress;
+use crate::record::{
+    ConcurrentRun, CycleSummary, Machine, RecordHeader, Run, SCHEMA_VERSION, TOOL,
+};
+use crate::source::HeapSource;
 use crate::stats::Summary;
-use gpumark::heap::{save_image_file, try_build, Heap, Shape, ShapeSpec};
+use gpumark::heap::{save_image_file, ShapeSpec};
 use gpumark::pacer::NO_MEMORY_LIMIT;
 use gpumark::verify::{check_exact, reachable};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// Where a heap comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HeapSource {
-    /// Built by `gpumark::heap::build`.
-    Built(ShapeSpec),
-    /// Imported from a file (`--heap`): a gpumark image, an HPROF dump or an
-    /// edge list.
-    File(HeapFile),
-}
-
-impl HeapSource {
-    /// The heap in words, for messages.
-    pub fn describe(&self) -> String {
-        match self {
-            HeapSource::Built(s) => match s.shape {
-                Shape::List => format!("list, {} objects", s.objects),
-                sh => format!(
-                    "{}, {} objects × {} ptrs, seed {}",
-                    sh.name(),
-                    s.objects,
-                    s.ptrs,
-                    s.seed
-                ),
-            },
-            HeapSource::File(f) => f.describe(),
-        }
-    }
-
-    /// Pointer slots the heap will have, as an upper estimate.
-    pub fn estimated_slots(&self) -> Option<u64> {
-        let HeapSource::Built(s) = self else {
-            return None;
-        };
-        let (n, k) = (u64::from(s.objects), u64::from(s.ptrs));
-        Some(match s.shape {
-            Shape::Random | Shape::Tree => n * k,
-            Shape::List => n,
-            // The arrays hold every other object, which each have k slots.
-            Shape::Wide => n + n * k,
-            // Mean k per object, heavy-tailed: leave a quarter for the tail.
-            Shape::PowerLaw => n * k + n * k / 4,
-        })
-    }
-
-    /// Bytes needed at the peak of building, verifying and marking, as an
-    /// upper estimate. Building holds the builder's vectors and the arena at
-    /// once (about 24 bytes an object and 8 a slot, measured); marking adds the BFS
-    /// frontiers and the reference pass's stack. Measured peaks on the five
-    /// shapes stay under this.
-    pub fn estimated_bytes(&self) -> Option<u64> {
-        let slots = self.estimated_slots()?;
-        let HeapSource::Built(s) = self else {
-            return None;
-        };
-        Some(32 * u64::from(s.objects) + 10 * slots + (32 << 20))
-    }
-
-    /// Bytes the heap will hold (object sizes), as an upper estimate: the
-    /// builder gives each object 8 bytes per slot and 16 of scalars.
-    pub fn estimated_heap_bytes(&self) -> Option<u64> {
-        let HeapSource::Built(s) = self else {
-            return None;
-        };
-        Some(8 * self.estimated_slots()? + 16 * u64::from(s.objects))
-    }
-
-    /// The seed of a built heap, or of an edge list's random roots.
-    fn seed(&self) -> Option<u64> {
-        match self {
-            HeapSource::Built(s) => Some(s.seed),
-            HeapSource::File(f) => f.seed(),
-        }
-    }
-
-    /// The report's `shape` and `heap` fields: the shape name and no file,
-    /// or the file's format name and the file.
-    fn shape_and_file(&self) -> (String, Option<String>) {
-        match self {
-            HeapSource::Built(s) => (s.shape.name().to_string(), None),
-            HeapSource::File(f) => (
-                f.format.name().to_string(),
-                Some(f.path.display().to_string()),
-            ),
-        }
-    }
-
-    /// Builds or imports the heap. An imported heap comes with what its
-    /// import found (`reached` not yet set).
-    pub fn load(&self, progress: &Progress) -> Result<(Heap, Option<ImportRecord>), BenchError> {
-        match self {
-            HeapSource::Built(spec) => {
-                let heap = try_build(spec).map_err(|source| BenchError::Build {
-                    heap: self.describe(),
-                    source,
-                })?;
-                Ok((heap, None))
-            }
-            HeapSource::File(f) => {
-                let (heap, record) = f.load(progress)?;
-                Ok((heap, Some(record)))
-            }
-        }
-    }
-}
+use std::time::Instant;
 
 /// The concurrent runs of an invocation: every heap at every GOMAXPROCS.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -383,10 +281,14 @@ impl Plan {
                     continue; // An image's arena is checked once it is loaded.
                 };
                 let need = concurrent::estimated_bytes(s.objects.into(), slots, bytes, &c.spec)
-                    .ok_or_else(|| BenchError::ArenaIndices { heap: h.describe() })?;
+                    .ok_or_else(|| BenchError::ArenaIndices {
+                        heap: h.describe(),
+                        factor: ARENA_FACTOR,
+                    })?;
                 if let Some(avail) = mem_available.filter(|&a| need > a) {
                     return Err(BenchError::ArenaMemory {
                         heap: h.describe(),
+                        factor: ARENA_FACTOR,
                         need: human_bytes(need),
                         available: human_bytes(avail),
                     });
@@ -404,73 +306,6 @@ impl Plan {
             c.runs() * (1 + usize::try_from(c.spec.cycles).unwrap_or(usize::MAX))
         });
         (self.heaps.len() * per_heap + conc) as u64
-    }
-}
-
-/// The progress display: a bar on a terminal, nothing otherwise.
-///
-/// It is redrawn only when told (between marks), except while a heap is built
-/// or verified, when a spinner ticks on its own thread; nothing draws during a
-/// timed mark.
-pub struct Progress {
-    bar: ProgressBar,
-}
-
-impl Progress {
-    /// A bar of `steps` steps, drawn on stderr if `visible`.
-    pub fn new(steps: u64, visible: bool) -> Progress {
-        if !visible {
-            return Progress {
-                bar: ProgressBar::hidden(),
-            };
-        }
-        let bar = ProgressBar::new(steps);
-        if let Ok(style) = ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} marks  {wide_msg}",
-        ) {
-            bar.set_style(style);
-        }
-        Progress { bar }
-    }
-
-    /// Untimed work: spins on its own.
-    pub fn busy(&self, msg: String) {
-        self.bar.set_message(msg);
-        self.bar.enable_steady_tick(Duration::from_millis(120));
-    }
-
-    /// Timed work: nothing redraws until the next call.
-    pub fn quiet(&self, msg: String) {
-        self.bar.disable_steady_tick();
-        self.bar.set_message(msg);
-    }
-
-    /// One step done.
-    pub fn step(&self) {
-        self.bar.inc(1);
-    }
-
-    /// A callback for `gpumark::import` that shows how much of `total`
-    /// bytes of `what` it has read, the figures first so that a narrow
-    /// terminal cuts the file name rather than them; `None` when nothing is
-    /// drawn, so the importer need not call it. The importer calls it every
-    /// `PROGRESS_STEP` bytes; the spinner keeps ticking between calls.
-    pub fn bytes_callback(&self, what: String, total: u64) -> Option<gpumark::import::Progress> {
-        if self.bar.is_hidden() {
-            return None;
-        }
-        let message = move |read: u64| {
-            let pct = 100.0 * read as f64 / total.max(1) as f64;
-            format!("importing {pct:.0}% of {}: {what}", human_bytes(total))
-        };
-        self.busy(message(0));
-        let bar = self.bar.clone();
-        Some(Arc::new(move |read: u64| bar.set_message(message(read))))
-    }
-
-    /// Removes the bar.
-    pub fn finish(&self) {
-        self.bar.finish_and_clear();
     }
 }
 
@@ -522,7 +357,7 @@ pub fn execute(
         let first = runs.len();
         for &(backend, threads) in &pairs {
             let verify =
-                |m: &crate::backend::Marked, which: String| match &reach {
+                |m: &Marked, which: String| match &reach {
                     Some(r) => check_exact(&m.bits, r).map(|()| true).map_err(|source| {
                         BenchError::Mismatch {
                             backend: backend.name(),
@@ -570,25 +405,16 @@ pub fn execute(
                 continue; // reps >= 1 is enforced by the CLI.
             };
             let t = Summary::of(times);
-            let (ptrs, roots) = match source {
-                HeapSource::Built(s) => (Some(s.ptrs), Some(s.roots)),
-                HeapSource::File(_) => (None, None),
-            };
-            let (shape, file) = source.shape_and_file();
             runs.push(Run {
-                schema: SCHEMA_VERSION,
-                tool: concat!("host-bench ", env!("CARGO_PKG_VERSION")).into(),
-                unix_time,
-                mode: "stw",
-                backend: backend.name(),
-                adapter: backend.adapter(ctx),
-                shape,
-                heap: file,
-                objects: heap.len().into(),
-                ptrs,
-                roots,
-                seed: source.seed(),
-                edges,
+                header: header(
+                    source,
+                    "stw",
+                    backend,
+                    ctx,
+                    unix_time,
+                    heap.len().into(),
+                    edges,
+                ),
                 marked,
                 bytes_marked,
                 threads,
@@ -638,27 +464,17 @@ pub fn execute_concurrent(
                     source: e,
                 })?;
                 let m = concurrent::run(source, &c.spec, gomaxprocs, seed, &backend, progress)?;
-                let (ptrs, roots) = match source {
-                    HeapSource::Built(s) => (Some(s.ptrs), Some(s.roots)),
-                    HeapSource::File(_) => (None, None),
-                };
-                let (shape, file) = source.shape_and_file();
-                let sum = concurrent::Summary::of(&m.cycles);
+                let sum = CycleSummary::of(&m.cycles);
                 runs.push(ConcurrentRun {
-                    schema: SCHEMA_VERSION,
-                    tool: concat!("host-bench ", env!("CARGO_PKG_VERSION")).into(),
-                    unix_time,
-                    mode: "concurrent",
-                    backend: m.backend,
-                    adapter: b.adapter(ctx),
-                    gpu: m.gpu,
-                    shape,
-                    heap: file,
-                    objects: m.start_objects,
-                    ptrs,
-                    roots,
-                    seed: source.seed(),
-                    edges: m.start_edges,
+                    header: header(
+                        source,
+                        "concurrent",
+                        b,
+                        ctx,
+                        unix_time,
+                        m.start_objects,
+                        m.start_edges,
+                    ),
                     heap_bytes: m.start_bytes,
                     mutators: c.spec.mutators,
                     mutator_seed: seed,
@@ -679,6 +495,7 @@ pub fn execute_concurrent(
                     mutator_ops: m.mutator_ops,
                     mutator_ops_per_s: m.mutator_ops as f64 / m.duration_s.max(1e-9),
                     summary: sum,
+                    gpu: m.gpu,
                     cycles: m.cycles,
                     import: m.import,
                     machine: machine.clone(),
@@ -689,18 +506,51 @@ pub fn execute_concurrent(
     Ok(runs)
 }
 
+/// The fields every record begins with, for `backend` on the heap from
+/// `source` of `objects` objects and `edges` edges.
+fn header(
+    source: &HeapSource,
+    mode: &'static str,
+    backend: Backend,
+    ctx: &MarkContext,
+    unix_time: u64,
+    objects: u64,
+    edges: u64,
+) -> RecordHeader {
+    let (ptrs, roots) = match source {
+        HeapSource::Built(s) => (Some(s.ptrs), Some(s.roots)),
+        HeapSource::File(_) => (None, None),
+    };
+    let (shape, heap) = source.shape_and_file();
+    RecordHeader {
+        schema: SCHEMA_VERSION,
+        tool: TOOL.into(),
+        unix_time,
+        mode,
+        backend: backend.name(),
+        adapter: backend.adapter(ctx),
+        shape,
+        heap,
+        objects,
+        ptrs,
+        roots,
+        seed: source.seed(),
+        edges,
+    }
+}
+
 /// Sets `ratio_to_bfs` on the runs of one heap: median throughput over that of
 /// bfs at the same thread count (cpu-serial against bfs at `max_threads`).
 fn set_ratios(runs: &mut [Run], max_threads: usize) {
     let floor = |threads: usize| {
         runs.iter()
-            .find(|r| r.backend == Backend::Bfs.name() && r.threads == threads)
+            .find(|r| r.header.backend == Backend::Bfs.name() && r.threads == threads)
             .map(|r| r.edges_per_s_median)
     };
     let ratios: Vec<Option<f64>> = runs
         .iter()
         .map(|r| {
-            let t = if r.backend == Backend::CpuSerial.name() {
+            let t = if r.header.backend == Backend::CpuSerial.name() {
                 max_threads
             } else {
                 r.threads
