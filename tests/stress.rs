@@ -36,7 +36,10 @@
 //! Each mutator keeps trees of about [`LIVE_PER_MUTATOR`] objects, with long
 //! chains that marking discovers one object at a time: below that size the
 //! programs only insert (nothing is dropped on purpose), above it they also
-//! cut subtrees, roots and globals. The live set is thus bounded, and
+//! cut subtrees, roots and globals. The size is estimated as the objects
+//! the last mark termination reached plus every object allocated since, so
+//! that a long cycle (everything allocated while marking is black) does not
+//! let the trees outgrow the target. The live set is thus bounded, and
 //! marking takes long enough for the interleavings above to meet unscanned
 //! objects.
 //!
@@ -49,48 +52,92 @@
 //! requested number of cycles was checked, that the oracle reached objects,
 //! and that every kind of operation actually ran, and ran while marking.
 //!
-//! The heap never frees an object today, so the arena is sized for every
-//! object a run may allocate: allocation is paced (an allowance per
-//! finished cycle), and a program whose step the allowance refuses does
-//! nothing in that step, so a run never meets `HeapFull`. Everything
-//! allocated beyond the bounded live set is genuinely dropped, so once
-//! reclamation lands the arena only needs to hold the live set and a few
-//! cycles' allocation.
+//! Objects the cycles leave white are freed by the sweep and their indices
+//! reused by later allocations (see the module doc of `src/heap/span.rs`).
+//! The arena is bounded: [`ARENA_PER_LIVE`] times the live set the programs
+//! aim for plus their roots, so a run reuses indices all the time. A
+//! `HeapFull` means the live set outgrew the arena and fails the run. What
+//! the programs allocate between two mark terminations is capped too
+//! ([`ALLOC_PER_CYCLE_PER_MUTATOR`], several times a normal cycle's
+//! allocation; see [`Shared::may_alloc`] for why the pacer alone does not
+//! bound it when a loaded machine stretches a cycle). Each run checks, from
+//! the collector's [`CycleStats`], that the sweeps freed objects and
+//! allocations reused them, and that the arena's occupancy (indices handed
+//! out) does not grow with the cycles: where the run ends, it is where the
+//! first half of the cycles ended (or, if the live set was still growing
+//! then, the most a cycle marked), give or take a quarter and one cycle's
+//! allocation.
+//!
+//! Reuse is checked from both sides:
+//!
+//! - every program remembers, for each of its own stack roots that holds a
+//!   reference, the object's generation ([`Mutator::generation`]) as it put
+//!   the reference there, and after every step (and every pause) reads it
+//!   again: a different generation, or an object no longer allocated, is an
+//!   object "reused while held" (freed while a root held it), and fails the
+//!   run with the seed, the root, the object and both generations;
+//! - the oracle records every reachable object that is not allocated at
+//!   mark termination as lost, with its path, as it does a white one.
 //!
 //! The default tests (1, 2 and 4 mutators, [`CI_CYCLES`] cycles each) run
-//! in CI, in a few seconds in a debug build. The long soak is ignored by
-//! default; it runs `STRESS_CYCLES` cycles in all (default 10 000), split
-//! evenly over 1, 2 and 4 mutators:
+//! in CI, in a few seconds in a debug build; with the `gpu` feature,
+//! `two_mutators_with_the_gpu_backend` runs [`GPU_CYCLES`] cycles whose
+//! heap scanning is all on the GPU (offload `always`; lavapipe in CI, where
+//! a missing adapter fails the test; elsewhere it skips). The long soak is
+//! ignored by default; it runs `STRESS_CYCLES` cycles in all (default
+//! 10 000), split evenly over 1, 2 and 4 mutators, on the CPU, or with
+//! `STRESS_BACKEND=vulkan` on the GPU backend (offload `always`):
 //!
 //! ```text
 //! cargo test --release --test stress -- --ignored long_soak
 //! STRESS_CYCLES=100000 STRESS_SEED=0x1234 cargo test --release --test stress -- --ignored long_soak --nocapture
+//! STRESS_BACKEND=vulkan STRESS_CYCLES=36000 WGPU_BACKEND=vulkan WGPU_ADAPTER_NAME=llvmpipe \
+//!     XDG_RUNTIME_DIR=/tmp cargo test --release --features gpu --test stress -- --ignored long_soak --nocapture
 //! ```
 //!
+//! (On two cores, in release: 10 000 CPU cycles take about 45 s; 36 000
+//! cycles on lavapipe about 6.5 minutes.)
+//!
+//! Each run prints a summary line (`stress summary: ...`: cycles checked,
+//! reachable and lost objects, reused-while-held findings and generation
+//! checks, what the sweeps freed and reused, the arena's occupancy, wall
+//! time), shown with `--nocapture`.
+//!
 //! `STRESS_SEED` (decimal, or hex with `0x`) seeds every test's programs
-//! (default [`DEFAULT_SEED`]); `STRESS_CYCLES` applies to the long soak
-//! only. A seed fixes each program's random choices, but what a program
-//! finds in the heap depends on the thread interleaving, so a failing seed
-//! is a lead, not an exact replay.
+//! (default [`DEFAULT_SEED`]); `STRESS_CYCLES` and `STRESS_BACKEND` (`cpu`,
+//! the default, or `vulkan`) apply to the long soak only. A seed fixes each
+//! program's random choices, but what a program finds in the heap depends
+//! on the thread interleaving, so a failing seed is a lead, not an exact
+//! replay. A failing run also prints its last cycles' trace lines.
 
 #[path = "support/oracle.rs"]
 mod oracle;
 
+#[cfg(feature = "gpu")]
+mod common;
+
 use gpumark::collector::{
-    Collector, CollectorConfig, CollectorError, MarkTermination, MarkTerminationHook, Mutator,
+    Collector, CollectorConfig, CollectorError, CycleStats, MarkTermination, MarkTerminationHook,
+    Mutator,
 };
-use gpumark::heap::{Heap, HeapConfig, HeapError, ObjRef};
+use gpumark::heap::{Heap, HeapConfig, HeapError, ObjRef, SPAN_OBJECTS};
 use gpumark::mark::drain::ROOT_BLOCK_SLOTS;
 use gpumark::pacer::PacerConfig;
+use gpumark::scan::{CpuScan, ScanBackend};
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Cycles each default test runs.
 const CI_CYCLES: u64 = 150;
+
+/// Cycles the default test on the GPU backend runs: 4 to 6 s on lavapipe
+/// in a debug build on two cores.
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+const GPU_CYCLES: u64 = 100;
 
 /// Total cycles of the long soak when `STRESS_CYCLES` is unset.
 const SOAK_CYCLES: u64 = 10_000;
@@ -130,6 +177,9 @@ const NODE_SLOTS: u32 = 4;
 const MAILBOX_SLOTS: u32 = 8;
 /// Slots per object the arena reserves (the largest object's).
 const ARENA_SLOTS_PER_OBJECT: u32 = MAILBOX_SLOTS;
+/// The arena's object capacity, in multiples of the live set the programs
+/// aim for plus their roots and globals.
+const ARENA_PER_LIVE: u64 = 4;
 /// Longest walk from a root into the heap.
 const MAX_WALK: u64 = 24;
 
@@ -152,9 +202,10 @@ const GLOBAL_BLOCKS: usize = 3;
 /// takes a while, so that the objects a program rewrites are often not
 /// scanned yet.
 const LIVE_PER_MUTATOR: u64 = 1500;
-/// Objects each mutator may allocate per finished cycle, beyond what
-/// building its live set takes.
-const ALLOWANCE_PER_CYCLE: u64 = 96;
+/// Objects each mutator may allocate between two mark terminations (see
+/// [`Shared::may_alloc`]): several times what a cycle allocates normally,
+/// so that only a cycle a loaded machine stretches meets it.
+const ALLOC_PER_CYCLE_PER_MUTATOR: u64 = LIVE_PER_MUTATOR / 2;
 
 /// A run fails, rather than hanging, when no cycle ends for this long.
 const STALL: Duration = Duration::from_secs(120);
@@ -246,13 +297,28 @@ impl Op {
     ];
     const COUNT: usize = Op::ALL.len();
 
+    /// Whether the operation allocates (and waits while
+    /// [`Shared::may_alloc`] refuses).
+    fn allocates(self) -> bool {
+        matches!(
+            self,
+            Op::HideInFresh
+                | Op::StackToFresh
+                | Op::AllocInto
+                | Op::AllocRoot
+                | Op::AllocGlobal
+                | Op::NewMailbox
+        )
+    }
+
     /// The operation's weight in a program's random choice, while the live
     /// set is below its target (`growing`) or not. While growing nothing is
     /// dropped on purpose: the `Drop*` operations and `NewMailbox` wait,
     /// and the others insert only into empty slots, roots and globals.
     /// Allocating operations (`HideInFresh`, `StackToFresh`, `Alloc*`,
     /// `NewMailbox`) stay a minority: about a third of the steps while
-    /// growing, a sixth otherwise (and the allowance may refuse them).
+    /// growing, a sixth otherwise (and [`Shared::may_alloc`] may refuse
+    /// them).
     fn weight(self, growing: bool) -> u64 {
         match (self, growing) {
             (Op::AllocInto, true) => 24,
@@ -289,10 +355,18 @@ struct Tally {
     ran: [u64; Op::COUNT],
     /// Per [`Op`]: times it ran in full having started while marking.
     ran_marking: [u64; Op::COUNT],
-    /// Allocations refused because the run's allowance was used up.
+    /// Objects allocated.
+    allocs: u64,
+    /// Allocating steps skipped because the cycle's allocations were used
+    /// up (see [`Shared::may_alloc`]).
     alloc_denied: u64,
     /// Slot reads or writes that found a leaf (no slots).
     leaf: u64,
+    /// Generations of held roots read again and compared.
+    gen_checks: u64,
+    /// Held roots whose object was freed or reused (see
+    /// [`Program::check_held`]).
+    reused_while_held: u64,
 }
 
 impl Tally {
@@ -302,8 +376,11 @@ impl Tally {
             self.ran[i] += o.ran[i];
             self.ran_marking[i] += o.ran_marking[i];
         }
+        self.allocs += o.allocs;
         self.alloc_denied += o.alloc_denied;
         self.leaf += o.leaf;
+        self.gen_checks += o.gen_checks;
+        self.reused_while_held += o.reused_while_held;
     }
 }
 
@@ -319,28 +396,45 @@ struct Shared {
     lost: Arc<AtomicBool>,
     /// The live set the programs aim for, all together.
     target_live: u64,
+    /// The arena's capacity in objects.
+    arena: u32,
     /// Objects the programs allocated.
-    allocated: AtomicU64,
-    /// Objects the programs may allocate before the first cycle ends.
-    allowance_base: u64,
-    /// Objects the programs may allocate per finished cycle, all together.
-    per_cycle: u64,
-    /// Objects the programs may allocate at all: the arena less a margin.
-    cap: u64,
+    allocated: Arc<AtomicU64>,
+    /// `allocated` at the last mark termination (set by the hook).
+    allocated_at_mark: Arc<AtomicU64>,
+    /// Objects the programs may allocate between two mark terminations,
+    /// all together.
+    alloc_per_cycle: u64,
+    /// Roots found holding a freed or reused object, described.
+    held_failures: Mutex<Vec<String>>,
 }
 
 impl Shared {
-    /// Whether one more object fits this run's allowance: what the cycles
-    /// finished so far allow, and never more than the arena holds. Several
-    /// mutators may pass this check at once; the arena's margin covers it.
-    fn may_alloc(&self) -> bool {
-        let cycles = self.cycles.load(Relaxed);
-        let allowed = (self.allowance_base + (cycles + 1) * self.per_cycle).min(self.cap);
-        self.allocated.load(Relaxed) < allowed
+    /// Objects allocated since the last mark termination.
+    fn allocated_since_mark(&self) -> u64 {
+        (self.allocated.load(Relaxed)).saturating_sub(self.allocated_at_mark.load(Relaxed))
     }
 
+    /// Whether the programs may allocate one more object before the next
+    /// mark termination. The arena holds a few times the live set, and
+    /// every object allocated while marking is black, so it survives until
+    /// the sweep after the next cycle: what a cycle may allocate must be
+    /// bounded too. The pacer bounds bytes, not objects, and only as its
+    /// assists do: late in a cycle, with little scan work left, one assist
+    /// that steals background credit pays for megabytes (Go's over-assist
+    /// at a high bytes-per-work ratio), so a mark that a loaded machine
+    /// stretches to 100 ms or more lets the programs allocate more objects
+    /// than the arena holds. A program whose step this refuses does nothing
+    /// in that step. Several programs may pass at once: a few objects more.
+    fn may_alloc(&self) -> bool {
+        self.allocated_since_mark() < self.alloc_per_cycle
+    }
+
+    /// Whether the live set is below its target: the objects the last mark
+    /// termination reached, plus those allocated since (an upper bound, as
+    /// some are garbage already).
     fn growing(&self) -> bool {
-        self.live.load(Relaxed) < self.target_live
+        self.live.load(Relaxed) + self.allocated_since_mark() < self.target_live
     }
 }
 
@@ -369,6 +463,10 @@ struct Program<'a> {
     growing: bool,
     /// Per stash root: mark terminations seen when it was filled.
     stashed_at: [u64; STASH],
+    /// Per root of this mutator's stack: the object it holds and that
+    /// object's generation when this program put it there (see
+    /// [`Program::hold`]); `None` for a nil root.
+    held: [Option<(ObjRef, u32)>; ROOTS],
     tally: Tally,
 }
 
@@ -382,6 +480,7 @@ impl<'a> Program<'a> {
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             growing: true,
             stashed_at: [0; STASH],
+            held: [None; ROOTS],
             tally: Tally::default(),
         }
     }
@@ -395,13 +494,123 @@ impl<'a> Program<'a> {
     }
 
     /// The value of an operation that cannot fail in a correct program.
+    /// A full arena means the live set outgrew it (the sweeps should have
+    /// kept it a few times the live set); a reference to an object that is
+    /// not allocated means the program held an object a sweep freed.
     fn ok<T>(&self, r: Result<T, CollectorError>) -> T {
         r.unwrap_or_else(|e| {
-            panic!(
-                "seed {:#x}, mutator {}: unexpected error: {e}",
-                self.shared.seed, self.k
-            )
+            let (seed, k) = (self.shared.seed, self.k);
+            match e {
+                CollectorError::Heap(e @ HeapError::HeapFull { .. }) => panic!(
+                    "seed {seed:#x} (STRESS_SEED={seed:#x}), mutator {k}: HeapFull: {e}: the \
+                     live set outgrew the arena of {} objects ({ARENA_PER_LIVE}x the target \
+                     live set of {} plus roots); last cycle reached {} objects, {} cycles \
+                     checked",
+                    self.shared.arena,
+                    self.shared.target_live,
+                    self.shared.live.load(Relaxed),
+                    self.shared.cycles.load(Relaxed),
+                ),
+                CollectorError::Heap(e @ HeapError::NotAllocated { .. }) => panic!(
+                    "seed {seed:#x} (STRESS_SEED={seed:#x}), mutator {k}: {e}: this program \
+                     reached an object a sweep freed"
+                ),
+                e => panic!(
+                    "seed {seed:#x} (STRESS_SEED={seed:#x}), mutator {k}: unexpected error: {e}"
+                ),
+            }
         })
+    }
+
+    /// Records that root `i` now holds `v`, with `v`'s generation read
+    /// right after the operation that put it there (in this thread, while
+    /// the root holds it, so no correct sweep can have freed it since). An
+    /// object that is not allocated already is a failure.
+    fn hold(&mut self, i: usize, v: Option<ObjRef>) {
+        self.held[i] = None;
+        let Some(o) = v else { return };
+        match self.m.generation(o) {
+            Ok(g) => self.held[i] = Some((o, g)),
+            Err(e) => self.held_failure(format!(
+                "root {i} was given object {} that is not allocated ({e})",
+                o.0
+            )),
+        }
+    }
+
+    /// Reads again the generation of every object this program's roots
+    /// hold: a freed object, or one of another generation, was reused while
+    /// held (a sweep freed it though a root held it).
+    fn check_held(&mut self) {
+        for i in 0..ROOTS {
+            let Some((o, g)) = self.held[i] else {
+                continue;
+            };
+            self.tally.gen_checks += 1;
+            let now = self.m.generation(o);
+            if now.as_ref().ok() != Some(&g) {
+                let now = match now {
+                    Ok(n) => format!("generation {n}"),
+                    Err(e) => format!("not allocated ({e})"),
+                };
+                self.held_failure(format!(
+                    "reused while held: root {i} holds object {}, of generation {g} when \
+                     stored, now {now}",
+                    o.0
+                ));
+                self.held[i] = None;
+            }
+        }
+    }
+
+    /// Checks that [`Program::held`] matches the stack: a bug of the test's
+    /// own otherwise.
+    fn check_bookkeeping(&self) {
+        for i in 0..ROOTS {
+            let root = self.root(i);
+            let held = self.held[i].map(|(o, _)| o);
+            assert_eq!(
+                root, held,
+                "seed {:#x}, mutator {}: the test's record of root {i} is wrong",
+                self.shared.seed, self.k
+            );
+        }
+    }
+
+    /// Records a held-root failure and stops the run.
+    fn held_failure(&mut self, what: String) {
+        let seed = self.shared.seed;
+        let msg = format!(
+            "mutator {}, after cycle {}: {what}",
+            self.k,
+            self.shared.cycles.load(Relaxed)
+        );
+        eprintln!("stress: seed {seed:#x} (STRESS_SEED={seed:#x}), {msg}");
+        self.tally.reused_while_held += 1;
+        self.shared.held_failures.lock().unwrap().push(msg);
+        self.shared.stop.store(true, Relaxed);
+    }
+
+    /// [`Mutator::alloc_root`], then [`Program::hold`].
+    fn alloc_root(&mut self, i: usize, size: u32, nslots: u32) -> ObjRef {
+        let o = self.ok(self.m.alloc_root(i, size, nslots));
+        self.hold(i, Some(o));
+        self.allocated();
+        o
+    }
+
+    /// [`Mutator::load_root`], then [`Program::hold`].
+    fn load_root(&mut self, obj: ObjRef, slot: u32, i: usize) -> Option<ObjRef> {
+        let v = self.ok(self.m.load_root(obj, slot, i));
+        self.hold(i, v);
+        v
+    }
+
+    /// [`Mutator::load_global_root`], then [`Program::hold`].
+    fn load_global_root(&mut self, g: usize, i: usize) -> Option<ObjRef> {
+        let v = self.ok(self.m.load_global_root(g, i));
+        self.hold(i, v);
+        v
     }
 
     /// The value of an operation on a slot of an object that may be a leaf:
@@ -420,8 +629,10 @@ impl<'a> Program<'a> {
         self.ok(self.m.root(i))
     }
 
-    fn set_root(&self, i: usize, v: Option<ObjRef>) {
+    /// [`Mutator::set_root`], then [`Program::hold`].
+    fn set_root(&mut self, i: usize, v: Option<ObjRef>) {
         self.ok(self.m.set_root(i, v));
+        self.hold(i, v);
     }
 
     fn anchor(&mut self) -> usize {
@@ -496,17 +707,9 @@ impl<'a> Program<'a> {
         (size, nslots)
     }
 
-    /// Whether this step may allocate; counts a refusal.
-    fn may_alloc(&mut self) -> bool {
-        let ok = self.shared.may_alloc();
-        if !ok {
-            self.tally.alloc_denied += 1;
-        }
-        ok
-    }
-
     /// Counts an allocation that happened.
-    fn allocated(&self) {
+    fn allocated(&mut self) {
+        self.tally.allocs += 1;
         self.shared.allocated.fetch_add(1, Relaxed);
     }
 
@@ -519,6 +722,7 @@ impl<'a> Program<'a> {
         if self.below(4) == 0 {
             std::thread::yield_now();
         }
+        self.check_held();
     }
 
     /// Whether `o`, held in one of this mutator's roots, has slots.
@@ -557,7 +761,7 @@ impl<'a> Program<'a> {
             let s = if self.coin() { 0 } else { self.node_slot() };
             // `cur` is in CURSOR: a root. What it points to may change
             // under us, so read it into a root in one operation.
-            let Some(next) = self.ok(self.m.load_root(cur, s, PROBE)) else {
+            let Some(next) = self.load_root(cur, s, PROBE) else {
                 empty = Some(s);
                 break;
             };
@@ -605,11 +809,11 @@ impl<'a> Program<'a> {
         }
     }
 
-    /// A shared mailbox in `FRESH`, made if its global is empty (and the
-    /// allowance permits).
+    /// A shared mailbox in `FRESH`, made if its global is empty (and
+    /// [`Shared::may_alloc`] permits).
     fn mailbox(&mut self) -> Option<ObjRef> {
         let g = self.below(MAILBOXES as u64) as usize;
-        if let Some(e) = self.ok(self.m.load_global_root(g, FRESH)) {
+        if let Some(e) = self.load_global_root(g, FRESH) {
             return Some(e);
         }
         self.new_mailbox(g)
@@ -618,18 +822,18 @@ impl<'a> Program<'a> {
     /// A new mailbox, in `FRESH` and in shared global `g`; whatever `g`
     /// held becomes garbage unless another mutator holds it.
     fn new_mailbox(&mut self, g: usize) -> Option<ObjRef> {
-        if !self.may_alloc() {
+        if !self.shared.may_alloc() {
+            self.tally.alloc_denied += 1;
             return None;
         }
         let (size, n) = self.shape(MAILBOX_SLOTS, false);
-        let e = self.ok(self.m.alloc_root(FRESH, size, n));
-        self.allocated();
+        let e = self.alloc_root(FRESH, size, n);
         self.ok(self.m.set_global(g, Some(e)));
         Some(e)
     }
 
     /// Clears the registers, so that what they held can become garbage.
-    fn clear_registers(&self) {
+    fn clear_registers(&mut self) {
         for r in [CURSOR, PROBE, HELD, FRESH, ORIGIN] {
             self.set_root(r, None);
         }
@@ -655,9 +859,18 @@ impl<'a> Program<'a> {
                 pick -= o.weight(growing);
             }
             let marking = self.c.is_marking();
-            let ran = self.step(op);
+            let ran = if op.allocates() && !self.shared.may_alloc() {
+                self.tally.alloc_denied += 1;
+                false
+            } else {
+                self.step(op)
+            };
+            self.check_held();
             self.clear_registers();
             self.tally.steps += 1;
+            if self.tally.steps % 64 == 0 {
+                self.check_bookkeeping();
+            }
             if ran {
                 self.tally.ran[op as usize] += 1;
                 if marking {
@@ -681,7 +894,7 @@ impl<'a> Program<'a> {
                 // The slot's object goes to our stack, then the slot is
                 // cleared: the object is now only in a stack that may have
                 // been scanned already.
-                if self.ok(self.m.load_root(p, s, r)).is_none() {
+                if self.load_root(p, s, r).is_none() {
                     return false;
                 }
                 self.pause();
@@ -698,7 +911,7 @@ impl<'a> Program<'a> {
                 let Some((p, s)) = self.target() else {
                     return false;
                 };
-                if self.ok(self.m.load_root(p, s, stash + i)).is_none() {
+                if self.load_root(p, s, stash + i).is_none() {
                     return false;
                 }
                 self.ok(self.m.write(p, s, None));
@@ -726,12 +939,8 @@ impl<'a> Program<'a> {
             Op::StackToFresh => {
                 let r = self.loose();
                 let Some(x) = self.root(r) else { return false };
-                if !self.may_alloc() {
-                    return false;
-                }
                 let (size, n) = self.shape(NODE_SLOTS, false);
-                let b = self.ok(self.m.alloc_root(FRESH, size, n));
-                self.allocated();
+                let b = self.alloc_root(FRESH, size, n);
                 let t = self.node_slot();
                 self.ok(self.m.write(b, t, Some(x)));
                 self.set_root(r, None);
@@ -745,20 +954,16 @@ impl<'a> Program<'a> {
                 true
             }
             Op::HideInFresh => {
-                if !self.may_alloc() {
-                    return false;
-                }
                 let Some((p, s)) = self.target() else {
                     return false;
                 };
-                let Some(x) = self.ok(self.m.load_root(p, s, HELD)) else {
+                let Some(x) = self.load_root(p, s, HELD) else {
                     return false;
                 };
                 // `p` must stay rooted while `dest` walks.
                 self.set_root(ORIGIN, Some(p));
                 let (size, n) = self.shape(NODE_SLOTS, false);
-                let b = self.ok(self.m.alloc_root(FRESH, size, n));
-                self.allocated();
+                let b = self.alloc_root(FRESH, size, n);
                 let t = self.node_slot();
                 self.ok(self.m.write(b, t, Some(x)));
                 self.ok(self.m.write(p, s, None));
@@ -778,7 +983,7 @@ impl<'a> Program<'a> {
                 let Some((p, s)) = self.target() else {
                     return false;
                 };
-                let Some(x) = self.ok(self.m.load_root(p, s, HELD)) else {
+                let Some(x) = self.load_root(p, s, HELD) else {
                     return false;
                 };
                 // `p` must stay rooted while `dest` walks.
@@ -824,7 +1029,7 @@ impl<'a> Program<'a> {
                 self.pause();
                 // Another mutator may have rewritten the slot meanwhile:
                 // take back whatever is there now.
-                self.ok(self.m.load_root(p, s, r));
+                self.load_root(p, s, r);
                 self.ok(self.m.write(p, s, None));
                 true
             }
@@ -847,7 +1052,7 @@ impl<'a> Program<'a> {
                 self.ok(self.m.set_global(g, Some(x)));
                 self.set_root(r, None);
                 self.pause();
-                self.ok(self.m.load_global_root(g, r));
+                self.load_global_root(g, r);
                 self.ok(self.m.set_global(g, None));
                 true
             }
@@ -858,7 +1063,7 @@ impl<'a> Program<'a> {
                 let Some((p, s)) = self.target() else {
                     return false;
                 };
-                let Some(x) = self.ok(self.m.load_root(p, s, HELD)) else {
+                let Some(x) = self.load_root(p, s, HELD) else {
                     return false;
                 };
                 self.ok(self.m.set_global(g, Some(x)));
@@ -876,15 +1081,12 @@ impl<'a> Program<'a> {
                 let Some((p, s)) = self.dest() else {
                     return false;
                 };
-                let x = self.ok(self.m.load_global_root(g, HELD));
+                let x = self.load_global_root(g, HELD);
                 self.ok(self.m.write(p, s, x));
                 self.ok(self.m.set_global(g, None));
                 true
             }
             Op::AllocInto => {
-                if !self.may_alloc() {
-                    return false;
-                }
                 // Growing: an empty slot at the end of a long walk.
                 // Otherwise, as often, whatever a slot held is replaced.
                 let found = if self.growing || self.coin() {
@@ -901,17 +1103,13 @@ impl<'a> Program<'a> {
                 true
             }
             Op::AllocRoot => {
-                if !self.may_alloc() {
-                    return false;
-                }
                 // An empty anchor first: its tree regrows from there.
                 let anchor = (0..ANCHORS).find(|&a| self.root(a).is_none());
                 let Some(r) = anchor.or_else(|| self.free_loose()) else {
                     return false;
                 };
                 let (size, n) = self.shape(NODE_SLOTS, false);
-                self.ok(self.m.alloc_root(r, size, n));
-                self.allocated();
+                self.alloc_root(r, size, n);
                 true
             }
             Op::AllocGlobal => {
@@ -921,12 +1119,8 @@ impl<'a> Program<'a> {
                     self.free_swap_global()
                 };
                 let Some(g) = g else { return false };
-                if !self.may_alloc() {
-                    return false;
-                }
                 let (size, n) = self.shape(NODE_SLOTS, true);
-                let x = self.ok(self.m.alloc_root(HELD, size, n));
-                self.allocated();
+                let x = self.alloc_root(HELD, size, n);
                 self.ok(self.m.set_global(g, Some(x)));
                 true
             }
@@ -953,7 +1147,7 @@ impl<'a> Program<'a> {
                     return false;
                 };
                 let j = self.below(u64::from(MAILBOX_SLOTS)) as u32;
-                if self.ok(self.m.load_root(e, j, r)).is_none() {
+                if self.load_root(e, j, r).is_none() {
                     return false;
                 }
                 self.pause();
@@ -977,7 +1171,7 @@ impl<'a> Program<'a> {
                         return false;
                     };
                     let g = MAILBOXES + self.below(SWAPS as u64) as usize;
-                    if self.ok(self.m.load_global_root(g, r)).is_none() {
+                    if self.load_global_root(g, r).is_none() {
                         return false;
                     }
                     // Another mutator may have put something else there
@@ -1057,28 +1251,134 @@ fn program_seed(seed: u64, mutators: usize, k: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Runs `mutators` programs until `cycles` cycles have been checked, then
-/// asserts that nothing was lost and that every kind of operation ran.
-fn stress(mutators: usize, cycles: u64, seed: u64) {
+/// What a run found: its summary line, and the long soak's totals.
+#[derive(Clone, Debug, Default)]
+struct Summary {
+    /// Runs summed (1 for one run).
+    runs: u64,
+    /// Cycles the oracle checked.
+    cycles: u64,
+    /// Reachable objects the oracle reached, summed over cycles.
+    reachable: u64,
+    /// Reachable objects lost (left white or not allocated).
+    lost: u64,
+    /// Of them, reachable objects not allocated.
+    not_allocated: u64,
+    /// Roots found holding a freed or reused object.
+    reused_while_held: u64,
+    /// Generations of held roots compared.
+    gen_checks: u64,
+    /// Objects the sweeps freed, summed over cycles.
+    swept_objects: u64,
+    /// Their bytes.
+    swept_bytes: u64,
+    /// Allocations that reused a freed index.
+    reused_objects: u64,
+    /// Objects the programs allocated.
+    allocs: u64,
+    /// The arena's capacity (the largest, over runs).
+    arena: u64,
+    /// The most indices handed out at the end of a cycle (over runs).
+    max_arena: u64,
+    /// Wall time.
+    elapsed: Duration,
+}
+
+impl Summary {
+    fn add(&mut self, o: &Summary) {
+        self.runs += o.runs;
+        self.cycles += o.cycles;
+        self.reachable += o.reachable;
+        self.lost += o.lost;
+        self.not_allocated += o.not_allocated;
+        self.reused_while_held += o.reused_while_held;
+        self.gen_checks += o.gen_checks;
+        self.swept_objects += o.swept_objects;
+        self.swept_bytes += o.swept_bytes;
+        self.reused_objects += o.reused_objects;
+        self.allocs += o.allocs;
+        self.arena = self.arena.max(o.arena);
+        self.max_arena = self.max_arena.max(o.max_arena);
+        self.elapsed += o.elapsed;
+    }
+
+    /// The figures, on one line.
+    fn line(&self) -> String {
+        format!(
+            "{} cycles checked, {} reachable objects ({} per cycle), lost {} ({} not \
+             allocated), reused-while-held {} in {} generation checks; swept {} objects \
+             ({:.1} MiB), reused {} of {} allocations; arena at most {} of {} indices; {:.2?}",
+            self.cycles,
+            self.reachable,
+            self.reachable / self.cycles.max(1),
+            self.lost,
+            self.not_allocated,
+            self.reused_while_held,
+            self.gen_checks,
+            self.swept_objects,
+            self.swept_bytes as f64 / f64::from(1 << 20),
+            self.reused_objects,
+            self.allocs,
+            self.max_arena,
+            self.arena,
+            self.elapsed,
+        )
+    }
+}
+
+/// Prints the last cycles' trace lines if the run fails: what the pacer,
+/// the sweeps and the arena did just before.
+struct TraceOnPanic<'a>(&'a [CycleStats]);
+
+impl Drop for TraceOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let skip = self.0.len().saturating_sub(12);
+            for s in &self.0[skip..] {
+                eprintln!(
+                    "{s}; swept {}, reused {}, {} indices handed out",
+                    s.swept_objects, s.reused_objects, s.arena_objects
+                );
+            }
+        }
+    }
+}
+
+/// The text of a panic's payload.
+fn panic_message(e: &(dyn std::any::Any + Send)) -> String {
+    e.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// Runs `mutators` programs on `backend` (named `backend_name` in what it
+/// prints) until `cycles` cycles have been checked, then asserts that
+/// nothing was lost or reused while held, that the sweeps freed and reused
+/// objects in an arena that did not grow, and that every kind of operation
+/// ran.
+fn stress(
+    mutators: usize,
+    cycles: u64,
+    seed: u64,
+    backend: Arc<dyn ScanBackend>,
+    backend_name: &str,
+) -> Summary {
     let t0 = Instant::now();
-    assert!(MAILBOXES + SWAPS + mutators * OWN_GLOBALS <= ROOT_BLOCK_SLOTS);
+    let globals_used = MAILBOXES + SWAPS + mutators * OWN_GLOBALS;
+    assert!(globals_used <= ROOT_BLOCK_SLOTS);
     for (i, op) in Op::ALL.into_iter().enumerate() {
         assert_eq!(op as usize, i, "Op::ALL is out of order");
     }
-    let per_cycle = ALLOWANCE_PER_CYCLE * mutators as u64;
     let target_live = LIVE_PER_MUTATOR * mutators as u64;
-    // Room to build the live set twice over before the first cycles end.
-    let allowance_base = 2 * target_live + 1024;
-    // Every object the run may allocate (nothing is freed today): the
-    // allowance for the cycles asked for, plus the cycles that finish while
-    // the run stops, plus a margin for mutators that pass the allowance
-    // check at once.
-    let margin = 64;
-    let max_objects = allowance_base + (cycles + cycles / 8 + 64) * per_cycle + margin;
-    let max_objects = u32::try_from(max_objects).expect("arena fits u32 indices");
+    // The arena holds a few times the live set and the roots: the sweeps
+    // must free what the programs drop, for the allocations to fit.
+    let roots = (mutators * ROOTS + globals_used) as u64;
+    let arena = (ARENA_PER_LIVE * (target_live + roots)).next_multiple_of(SPAN_OBJECTS.into());
+    let arena = u32::try_from(arena).expect("arena fits u32 indices");
     let heap = Arc::new(Heap::new(HeapConfig {
-        max_objects,
-        max_slots: max_objects * ARENA_SLOTS_PER_OBJECT,
+        max_objects: arena,
+        max_slots: arena * ARENA_SLOTS_PER_OBJECT,
         globals: GLOBAL_BLOCKS * ROOT_BLOCK_SLOTS,
     }));
 
@@ -1090,13 +1390,14 @@ fn stress(mutators: usize, cycles: u64, seed: u64) {
         live: Arc::new(AtomicU64::new(0)),
         lost: Arc::new(AtomicBool::new(false)),
         target_live,
-        allocated: AtomicU64::new(0),
-        allowance_base,
-        per_cycle,
-        cap: u64::from(max_objects) - margin,
+        arena,
+        allocated: Arc::new(AtomicU64::new(0)),
+        allocated_at_mark: Arc::new(AtomicU64::new(0)),
+        alloc_per_cycle: ALLOC_PER_CYCLE_PER_MUTATOR * mutators as u64,
+        held_failures: Mutex::new(Vec::new()),
     };
     // The oracle, then what the run needs to know: cycles checked, the live
-    // set, whether anything was lost.
+    // set (and the allocations it counts), whether anything was lost.
     let hook: MarkTerminationHook = {
         let (cycles, live, lost, findings) = (
             shared.cycles.clone(),
@@ -1104,8 +1405,12 @@ fn stress(mutators: usize, cycles: u64, seed: u64) {
             shared.lost.clone(),
             findings.clone(),
         );
+        let (allocated, allocated_at_mark) =
+            (shared.allocated.clone(), shared.allocated_at_mark.clone());
         Arc::new(move |t: &MarkTermination<'_>| {
             let before = findings.lock().unwrap().reachable;
+            // The world is stopped: no allocation is under way.
+            allocated_at_mark.store(allocated.load(Relaxed), Relaxed);
             oracle_hook(t);
             let f = findings.lock().unwrap();
             live.store(f.reachable - before, Relaxed);
@@ -1123,6 +1428,7 @@ fn stress(mutators: usize, cycles: u64, seed: u64) {
                 gomaxprocs: 2,
                 ..PacerConfig::default()
             },
+            backend,
             on_mark_termination: Some(hook),
             ..CollectorConfig::default()
         },
@@ -1130,6 +1436,7 @@ fn stress(mutators: usize, cycles: u64, seed: u64) {
     .unwrap();
 
     let mut tally = Tally::default();
+    let mut program_panics = Vec::new();
     let mut gc_calls = 0u64;
     let mut stalled = false;
     std::thread::scope(|s| {
@@ -1154,8 +1461,9 @@ fn stress(mutators: usize, cycles: u64, seed: u64) {
             }
             calls
         });
-        // The monitor: until enough cycles are checked, something is lost,
-        // a thread fails, or no cycle ends for too long.
+        // The monitor: until enough cycles are checked, something is lost
+        // (or reused while held, which stops the run), a thread fails, or
+        // no cycle ends for too long.
         let mut last = (0, Instant::now());
         while !shared.stop.load(Relaxed) {
             std::thread::sleep(Duration::from_millis(2));
@@ -1166,9 +1474,11 @@ fn stress(mutators: usize, cycles: u64, seed: u64) {
             if n != last.0 {
                 if n / 1000 != last.0 / 1000 {
                     println!(
-                        "stress {mutators} mutators: cycle {n} of {cycles}, {} live, {} allocated",
+                        "stress {backend_name}, {mutators} mutators: cycle {n} of {cycles}, \
+                         {} live, {} allocated, {} of {arena} indices handed out",
                         shared.live.load(Relaxed),
-                        shared.allocated.load(Relaxed)
+                        shared.allocated.load(Relaxed),
+                        c.heap().len(),
                     );
                 }
                 last = (n, Instant::now());
@@ -1181,14 +1491,17 @@ fn stress(mutators: usize, cycles: u64, seed: u64) {
         if stalled {
             // The threads may never finish: joining them would hang.
             eprintln!(
-                "stress: seed {seed:#x}, {mutators} mutators: no cycle ended for {STALL:?} \
-                 after cycle {}; giving up",
+                "stress: seed {seed:#x}, {backend_name}, {mutators} mutators: no cycle ended \
+                 for {STALL:?} after cycle {}; giving up",
                 last.0
             );
             std::process::exit(101);
         }
         for p in programs {
-            tally.add(&p.join().expect("a mutator program failed"));
+            match p.join() {
+                Ok(t) => tally.add(&t),
+                Err(e) => program_panics.push(panic_message(&*e)),
+            }
         }
         gc_calls = cycler.join().expect("the cycle thread failed");
     });
@@ -1197,22 +1510,40 @@ fn stress(mutators: usize, cycles: u64, seed: u64) {
     let elapsed = t0.elapsed();
 
     let stats = c.stats();
+    let _trace = TraceOnPanic(&stats);
     let f = findings.lock().unwrap();
+    let held_failures = shared.held_failures.lock().unwrap();
     let max_marked = stats.iter().map(|s| s.marked).max().unwrap_or(0);
     let assists: u64 = stats.iter().map(|s| s.assists).sum();
     let mark_ms = stats.iter().map(|s| s.mark_s).sum::<f64>() * 1e3 / stats.len().max(1) as f64;
+    let max_arena = |s: &[CycleStats]| s.iter().map(|s| s.arena_objects).max().unwrap_or(0);
+    let half = stats.len() / 2;
+    let (first_half, second_half) = (max_arena(&stats[..half]), max_arena(&stats[half..]));
+    let summary = Summary {
+        runs: 1,
+        cycles: f.cycles,
+        reachable: f.reachable,
+        lost: f.lost.len() as u64,
+        not_allocated: f.not_allocated() as u64,
+        reused_while_held: tally.reused_while_held.max(held_failures.len() as u64),
+        gen_checks: tally.gen_checks,
+        swept_objects: stats.iter().map(|s| s.swept_objects).sum(),
+        swept_bytes: stats.iter().map(|s| s.swept_bytes).sum(),
+        reused_objects: stats.iter().map(|s| s.reused_objects).sum(),
+        allocs: tally.allocs,
+        arena: arena.into(),
+        max_arena: first_half.max(second_half),
+        elapsed,
+    };
     println!(
-        "stress seed {seed:#x}, {mutators} mutators: {} cycles checked in {elapsed:.2?} \
-         ({} gc() calls, {mark_ms:.2} ms marking per cycle, {assists} assists); \
-         {} reachable per cycle on average, {max_marked} marked at most; \
-         {} objects allocated of {max_objects} ({} refused); {} steps, {} on leaves",
-        f.cycles,
+        "stress seed {seed:#x}, {backend_name}, {mutators} mutators: {} gc() calls, \
+         {mark_ms:.2} ms marking per cycle, {assists} assists, {max_marked} marked at most; \
+         arena at most {first_half} indices in the first half of the cycles, {second_half} \
+         in the second; {} steps, {} on leaves, {} allocating steps waited for a cycle",
         gc_calls + 1,
-        f.reachable / f.cycles.max(1),
-        shared.allocated.load(Relaxed),
-        tally.alloc_denied,
         tally.steps,
         tally.leaf,
+        tally.alloc_denied,
     );
     for (i, op) in Op::ALL.into_iter().enumerate() {
         println!(
@@ -1220,15 +1551,23 @@ fn stress(mutators: usize, cycles: u64, seed: u64) {
             tally.ran[i], tally.ran_marking[i]
         );
     }
+    println!(
+        "stress summary: {backend_name}, seed {seed:#x}, {mutators} mutators: {}",
+        summary.line()
+    );
 
-    if let Err(e) = catch_unwind(AssertUnwindSafe(|| f.assert_none_lost())) {
-        let msg = e
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| e.downcast_ref::<&str>().copied())
-            .unwrap_or("(no message)");
+    let run =
+        format!("seed {seed:#x} (STRESS_SEED={seed:#x}), {backend_name}, {mutators} mutators");
+    if let Some(first) = held_failures.first() {
         panic!(
-            "seed {seed:#x} (STRESS_SEED={seed:#x}), {mutators} mutators: {msg}; {} of {} cycles lost objects",
+            "{run}: {} roots held an object a sweep freed or reused; first: {first}",
+            held_failures.len()
+        );
+    }
+    if let Err(e) = catch_unwind(AssertUnwindSafe(|| f.assert_none_lost())) {
+        panic!(
+            "{run}: {}; {} of {} cycles lost objects",
+            panic_message(&*e),
             f.lost
                 .iter()
                 .map(|l| l.cycle)
@@ -1237,63 +1576,177 @@ fn stress(mutators: usize, cycles: u64, seed: u64) {
             f.cycles
         );
     }
-    assert!(
-        f.cycles >= cycles,
-        "seed {seed:#x}, {mutators} mutators: only {} of {cycles} cycles were checked",
-        f.cycles
-    );
-    assert!(
-        f.reachable > 0,
-        "seed {seed:#x}, {mutators} mutators: the oracle reached nothing"
-    );
-    for (i, op) in Op::ALL.into_iter().enumerate() {
-        assert!(
-            tally.ran[i] > 0,
-            "seed {seed:#x}, {mutators} mutators: {op:?} never ran"
-        );
-        assert!(
-            tally.ran_marking[i] > 0,
-            "seed {seed:#x}, {mutators} mutators: {op:?} never ran while marking"
+    if let Some(first) = program_panics.first() {
+        panic!(
+            "{run}: {} mutator programs failed; first: {first}",
+            program_panics.len()
         );
     }
     assert!(
-        shared.allocated.load(Relaxed) < u64::from(max_objects),
-        "the allowance let the arena fill"
+        f.cycles >= cycles,
+        "{run}: only {} of {cycles} cycles were checked",
+        f.cycles
     );
+    assert!(f.reachable > 0, "{run}: the oracle reached nothing");
+    for (i, op) in Op::ALL.into_iter().enumerate() {
+        assert!(tally.ran[i] > 0, "{run}: {op:?} never ran");
+        assert!(
+            tally.ran_marking[i] > 0,
+            "{run}: {op:?} never ran while marking"
+        );
+    }
+    assert!(
+        tally.gen_checks > 0,
+        "{run}: no held root's generation was checked"
+    );
+    assert!(
+        summary.swept_objects > 0,
+        "{run}: the sweeps freed nothing in {} cycles",
+        stats.len()
+    );
+    assert!(
+        summary.reused_objects > 0,
+        "{run}: no allocation reused a freed index in {} cycles",
+        stats.len()
+    );
+    assert!(
+        summary.max_arena <= u64::from(arena),
+        "{run}: {} indices handed out, past the arena's {arena}",
+        summary.max_arena
+    );
+    // Occupancy does not grow with the cycles. Indices are only ever added,
+    // so the peak of the second half is where the run ended; it must be
+    // where the first half ended (or, if the live set was still growing
+    // then, the most a cycle marked), give or take a quarter, one cycle's
+    // allocations (a burst in a long cycle) and a span per size class the
+    // programs use (leaves, nodes, mailboxes) and mutator cache. A sweep
+    // that leaks grows it with every cycle's allocations instead.
+    let base = first_half.max(max_marked);
+    let allowed =
+        base + base / 4 + shared.alloc_per_cycle + 3 * u64::from(SPAN_OBJECTS) * mutators as u64;
+    assert!(
+        second_half <= allowed,
+        "{run}: the arena grew with the cycles: at most {first_half} indices handed out in \
+         the first {half} cycles, {second_half} in the last {} (at most {max_marked} marked \
+         in a cycle; {allowed} allowed)",
+        stats.len() - half
+    );
+    summary
+}
+
+/// The CPU scan backend.
+fn cpu() -> Arc<dyn ScanBackend> {
+    Arc::new(CpuScan)
 }
 
 #[test]
 fn one_mutator() {
-    stress(1, CI_CYCLES, seed());
+    stress(1, CI_CYCLES, seed(), cpu(), "cpu");
 }
 
 #[test]
 fn two_mutators() {
-    stress(2, CI_CYCLES, seed());
+    stress(2, CI_CYCLES, seed(), cpu(), "cpu");
 }
 
 #[test]
 fn four_mutators() {
-    stress(4, CI_CYCLES, seed());
+    stress(4, CI_CYCLES, seed(), cpu(), "cpu");
+}
+
+/// GPU scan backend options: every heap scan on the GPU (offload
+/// `always`), on `backend` or, if `None`, what `WGPU_BACKEND` says.
+#[cfg(feature = "gpu")]
+fn gpu_options(backend: Option<gpumark::gpu::BackendChoice>) -> gpumark::gpu::GpuScanOptions {
+    use gpumark::gpu::{GpuOptions, GpuScanOptions, OffloadPolicy};
+    GpuScanOptions {
+        gpu: GpuOptions {
+            backend,
+            ..GpuOptions::default()
+        },
+        policy: OffloadPolicy::Always,
+        ..GpuScanOptions::default()
+    }
+}
+
+/// Asserts that the GPU scanned and was not lost; returns its stats.
+#[cfg(feature = "gpu")]
+fn check_gpu(gpu: &gpumark::gpu::GpuScan, mutators: usize) -> gpumark::gpu::GpuScanStats {
+    let st = gpu.stats();
+    assert!(
+        st.gpu_scan_work > 0,
+        "{mutators} mutators: the GPU did no scan work: {st:?}"
+    );
+    assert_eq!(st.device_lost, None, "{mutators} mutators: device lost");
+    println!(
+        "  gpu, {mutators} mutators: {} batches, {} bytes of scan work on the GPU, {:.2} s GPU, \
+         {:.2} s uploading",
+        st.batches, st.gpu_scan_work, st.gpu_s, st.upload_s
+    );
+    st
+}
+
+/// The same stress with every heap scan on the GPU backend (offload
+/// `always`; lavapipe in CI). Skipped without an adapter, except in CI.
+#[cfg(feature = "gpu")]
+#[test]
+fn two_mutators_with_the_gpu_backend() {
+    let Some(gpu) = common::gpu_scan(gpu_options(None)) else {
+        return;
+    };
+    let gpu = Arc::new(gpu);
+    stress(2, GPU_CYCLES, seed(), gpu.clone(), "gpu");
+    check_gpu(&gpu, 2);
+}
+
+/// One long-soak run on the GPU backend named by `STRESS_BACKEND`
+/// (`vulkan`, or `gpu` for what `WGPU_BACKEND` says), offload `always`. A
+/// missing adapter fails: the soak asked for it.
+#[cfg(feature = "gpu")]
+fn soak_on_gpu(mutators: usize, cycles: u64, seed: u64, name: &str) -> Summary {
+    use gpumark::gpu::{BackendChoice, GpuScan};
+    let choice = (name == "vulkan").then_some(BackendChoice::Vulkan);
+    let gpu = GpuScan::new(&gpu_options(choice))
+        .unwrap_or_else(|e| panic!("STRESS_BACKEND={name}: the GPU backend did not open: {e}"));
+    let gpu = Arc::new(gpu);
+    let s = stress(mutators, cycles, seed, gpu.clone(), name);
+    check_gpu(&gpu, mutators);
+    s
+}
+
+#[cfg(not(feature = "gpu"))]
+fn soak_on_gpu(_: usize, _: u64, _: u64, name: &str) -> Summary {
+    panic!(
+        "STRESS_BACKEND={name} needs the gpu feature: \
+         cargo test --release --features gpu --test stress -- --ignored long_soak"
+    )
 }
 
 /// `STRESS_CYCLES` cycles in all (default [`SOAK_CYCLES`]), split over 1, 2
-/// and 4 mutators. Run with
+/// and 4 mutators, on the CPU or, with `STRESS_BACKEND=vulkan`, on the GPU
+/// backend. Run with
 /// `cargo test --release --test stress -- --ignored long_soak`.
 #[test]
 #[ignore = "long: cargo test --release --test stress -- --ignored long_soak"]
 fn long_soak() {
-    let t0 = Instant::now();
     let total = cycles_from_env(SOAK_CYCLES);
     let seed = seed();
+    let backend = std::env::var("STRESS_BACKEND").unwrap_or_else(|_| "cpu".into());
+    let backend = backend.trim().to_ascii_lowercase();
     let runs = [1, 2, 4];
     let each = total.div_ceil(runs.len() as u64).max(1);
+    let mut sum = Summary::default();
     for mutators in runs {
-        stress(mutators, each, seed);
+        let s = match backend.as_str() {
+            "cpu" => stress(mutators, each, seed, cpu(), "cpu"),
+            "vulkan" | "gpu" => soak_on_gpu(mutators, each, seed, &backend),
+            other => panic!("STRESS_BACKEND={other:?}: expected cpu or vulkan"),
+        };
+        sum.add(&s);
     }
     println!(
-        "long soak, seed {seed:#x}: {} cycles over 1, 2 and 4 mutators in {:.2?}",
-        each * runs.len() as u64,
-        t0.elapsed()
+        "long soak summary: {backend}, seed {seed:#x}, {} runs over 1, 2 and 4 mutators: {}",
+        sum.runs,
+        sum.line()
     );
 }

@@ -1,20 +1,46 @@
 //! A reachability oracle of the tests' own, independent of the library's
 //! `verify`: at each mark termination it walks the roots and slots through
 //! the public [`MarkTermination`] view and records every reachable object
-//! the cycle left white, with the path that reaches it.
+//! the cycle left white, or that is not allocated at all (a sweep freed it
+//! while it was still reachable), with the path that reaches it.
 
 use gpumark::collector::{MarkTermination, MarkTerminationHook};
 use gpumark::heap::ObjRef;
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex};
 
-/// A live object a cycle left white, and how the oracle reached it.
+/// What is wrong with a reachable object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// The cycle left it white: the coming sweep would free it.
+    White,
+    /// It is not allocated: an earlier sweep freed it while it was
+    /// reachable (its index may even be reused by now).
+    NotAllocated,
+    /// Its slots could not be read for another reason (the error's text).
+    Unreadable(String),
+}
+
+impl fmt::Display for Why {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Why::White => f.write_str("left white"),
+            Why::NotAllocated => f.write_str("not allocated (freed while reachable)"),
+            Why::Unreadable(e) => write!(f, "unreadable: {e}"),
+        }
+    }
+}
+
+/// A live object a cycle lost, and how the oracle reached it.
 #[derive(Clone, Debug)]
 pub struct Lost {
     /// The cycle.
     pub cycle: u64,
     /// The object.
     pub obj: ObjRef,
+    /// What is wrong with it.
+    pub why: Why,
     /// The root and slots that lead to it, as text.
     pub path: String,
 }
@@ -26,19 +52,29 @@ pub struct Findings {
     pub cycles: u64,
     /// Reachable objects over all cycles (a sanity figure: it must grow).
     pub reachable: u64,
-    /// Reachable objects left white.
+    /// Reachable objects left white, or not allocated.
     pub lost: Vec<Lost>,
 }
 
 impl Findings {
+    /// Reachable objects found not allocated (a subset of `lost`).
+    pub fn not_allocated(&self) -> usize {
+        self.lost
+            .iter()
+            .filter(|l| l.why == Why::NotAllocated)
+            .count()
+    }
+
     /// Fails with the first lost object and its path, if any was lost.
     pub fn assert_none_lost(&self) {
         if let Some(l) = self.lost.first() {
             panic!(
-                "{} live objects left white; first: cycle {}, object {} reached by {}",
+                "{} live objects lost ({} of them not allocated); first: cycle {}, object {} {}, reached by {}",
                 self.lost.len(),
+                self.not_allocated(),
                 l.cycle,
                 l.obj.0,
+                l.why,
                 l.path
             );
         }
@@ -60,7 +96,8 @@ pub fn oracle() -> (MarkTerminationHook, Arc<Mutex<Findings>>) {
 }
 
 /// Walks everything reachable from `t`'s roots; returns how many objects
-/// were reached and those left white.
+/// were reached and those lost: left white, or not allocated (whose slots
+/// are then not followed).
 pub fn check(t: &MarkTermination<'_>) -> (u64, Vec<Lost>) {
     // Object -> (parent, how it was reached): enough to print a path.
     let mut seen: HashMap<ObjRef, (Option<ObjRef>, String)> = HashMap::new();
@@ -82,20 +119,32 @@ pub fn check(t: &MarkTermination<'_>) -> (u64, Vec<Lost>) {
             visit(r, None, format!("stack {k} root {i}"), &mut todo);
         }
     }
+    let heap = t.heap();
+    // Objects that are not what a reachable object must be, and why.
+    let mut bad: Vec<(ObjRef, Why)> = Vec::new();
     while let Some(o) = todo.pop() {
-        let slots = t.slots(o).unwrap_or_else(|e| {
-            panic!(
-                "cycle {}: reachable object {o:?} is not in the heap: {e}",
-                t.cycle()
-            )
-        });
-        for (i, v) in slots.into_iter().enumerate() {
-            visit(v, Some(o), format!("slot {i}"), &mut todo);
+        if !heap.is_allocated(o) {
+            bad.push((o, Why::NotAllocated));
+            continue;
+        }
+        match t.slots(o) {
+            Ok(slots) => {
+                for (i, v) in slots.into_iter().enumerate() {
+                    visit(v, Some(o), format!("slot {i}"), &mut todo);
+                }
+            }
+            Err(e) => bad.push((o, Why::Unreadable(e.to_string()))),
         }
     }
-    let mut lost = Vec::new();
+    let reported: std::collections::HashSet<ObjRef> = bad.iter().map(|&(o, _)| o).collect();
     for &o in seen.keys() {
-        if !t.is_marked(o) {
+        if !reported.contains(&o) && !t.is_marked(o) {
+            bad.push((o, Why::White));
+        }
+    }
+    let lost = bad
+        .into_iter()
+        .map(|(o, why)| {
             let mut path = Vec::new();
             let mut cur = Some(o);
             while let Some(c) = cur {
@@ -104,12 +153,13 @@ pub fn check(t: &MarkTermination<'_>) -> (u64, Vec<Lost>) {
                 cur = *p;
             }
             path.reverse();
-            lost.push(Lost {
+            Lost {
                 cycle: t.cycle(),
                 obj: o,
+                why,
                 path: path.join(", "),
-            });
-        }
-    }
+            }
+        })
+        .collect();
     (seen.len() as u64, lost)
 }
