@@ -8,7 +8,9 @@
 //! The GPU names (`gpu`, `vulkan`, `metal`, `dx12`, `gl`) are always parsed,
 //! so a user who asks for one is told why it cannot run rather than that it
 //! does not exist. With the `gpu` feature (on by default)
-//! [`Backend::availability`] enumerates adapters, [`MarkContext`] holds one
+//! [`Backend::availability`] enumerates adapters (once per API, and only when
+//! a GPU backend's availability is asked: `--backend cpu` opens no wgpu
+//! instance), [`MarkContext`] holds one
 //! `GpuScan` per GPU backend, built once per invocation, and [`Backend::mark`]
 //! runs the engine's stop-the-world mark with it as the scan backend and
 //! reports the GPU's figures (batches, submissions, readback, upload time and
@@ -301,6 +303,7 @@ impl MarkContext {
                 continue;
             }
             b.availability().map_err(|e| (b, e))?;
+            crate::runtime_dir::prepare();
             let opts = GpuScanOptions {
                 gpu: GpuOptions {
                     backend: api.choice(),
@@ -323,6 +326,12 @@ impl MarkContext {
                     },
                 )
             })?;
+            log::info!(
+                "{b}: opened {} (scan kernel {}, offload {})",
+                scan.adapter(),
+                scan.context().scan_kernel(),
+                scan.policy().name()
+            );
             self.gpus.insert(api, Arc::new(scan));
         }
         Ok(())
@@ -379,6 +388,21 @@ pub enum Offload {
 }
 
 impl GpuApi {
+    /// Whether an adapter for this API is present: asked of wgpu once per
+    /// API (each enumeration opens a wgpu instance, which loads the drivers),
+    /// the first time any backend's availability is asked, so that a run
+    /// with only CPU backends never opens one.
+    #[cfg(feature = "gpu")]
+    fn has_adapter(self) -> bool {
+        use std::sync::Mutex;
+        static SEEN: Mutex<BTreeMap<GpuApi, bool>> = Mutex::new(BTreeMap::new());
+        let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+        *seen.entry(self).or_insert_with(|| {
+            crate::runtime_dir::prepare();
+            !gpumark::gpu::GpuContext::adapters(self.choice()).is_empty()
+        })
+    }
+
     /// The library's backend choice for this API (`None`: any).
     #[cfg(feature = "gpu")]
     fn choice(self) -> Option<gpumark::gpu::BackendChoice> {
@@ -435,13 +459,10 @@ impl Backend {
         match self {
             Backend::CpuSerial | Backend::Cpu | Backend::Bfs => Ok(()),
             #[cfg(feature = "gpu")]
-            Backend::Gpu(api) => {
-                if gpumark::gpu::GpuContext::adapters(api.choice()).is_empty() {
-                    Err(Unavailable::NoAdapter { api: self.name() })
-                } else {
-                    Ok(())
-                }
-            }
+            Backend::Gpu(api) => match api.has_adapter() {
+                true => Ok(()),
+                false => Err(Unavailable::NoAdapter { api: self.name() }),
+            },
             #[cfg(not(feature = "gpu"))]
             Backend::Gpu(_) => Err(Unavailable::NoGpuFeature),
         }

@@ -255,6 +255,15 @@ pub struct Args {
     /// With --compare: compare against this saved report instead of running
     #[arg(long, value_name = "NEW.json", requires = "compare")]
     pub against: Option<PathBuf>,
+
+    /// More diagnostics on stderr: -v adds info, -vv debug (warnings and
+    /// errors show by default; RUST_LOG adds env_logger directives)
+    #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Errors only on stderr, no warnings (the results print as usual)
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 impl Args {

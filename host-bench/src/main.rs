@@ -20,12 +20,16 @@
 //! - [`plots`]: the SVG plots;
 //! - [`compare`](mod@compare): `--compare OLD.json`;
 //! - [`machine`]: what the report says about the machine;
-//! - [`progress`]: the progress bar.
+//! - [`progress`]: the progress bar;
+//! - [`logging`]: diagnostics on stderr (`-v`, `-q`), host-bench's and
+//!   gpumark's;
+//! - [`runtime_dir`]: a private `XDG_RUNTIME_DIR` for the GPU drivers where
+//!   the environment has none.
 //!
 //! The modules' imports form no cycle: each imports only modules before it
-//! in this order: `record`, `stats`, `machine`, `progress`, `backend`, `cli`,
-//! `error`, `import`, `source`, `concurrent`, `report`, `plots`, `compare`,
-//! `runs` (and `main` any of them). The records are data that every module
+//! in this order: `record`, `stats`, `logging`, `runtime_dir`, `machine`,
+//! `progress`, `backend`, `cli`, `error`, `import`, `source`, `concurrent`,
+//! `report`, `plots`, `compare`, `runs` (and `main` any of them). The records are data that every module
 //! may use; a module that computes one adds its constructor there.
 
 mod backend;
@@ -34,12 +38,14 @@ mod compare;
 mod concurrent;
 mod error;
 mod import;
+mod logging;
 mod machine;
 mod plots;
 mod progress;
 mod record;
 mod report;
 mod runs;
+mod runtime_dir;
 mod source;
 mod stats;
 
@@ -58,7 +64,17 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    // Removes a private XDG_RUNTIME_DIR made for the GPU drivers, however
+    // main returns (clap's errors included: parsed without exiting).
+    let _runtime_dir = runtime_dir::Cleanup;
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    logging::init(logging::levels(args.verbose, args.quiet));
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -82,6 +98,15 @@ fn run(args: &Args) -> Result<(), BenchError> {
 
     let machine = Machine::detect();
     let plan = Plan::from_args(args, machine.cores)?;
+    log::debug!(
+        "plan: {} stop-the-world heaps × threads {:?} × backends {:?}; concurrent: {:?}",
+        plan.heaps.len(),
+        plan.threads,
+        plan.backends.iter().map(|b| b.name()).collect::<Vec<_>>(),
+        plan.concurrent
+            .as_ref()
+            .map(|c| (c.heaps.len(), &c.threads, &c.spec)),
+    );
     plan.check_sizes(meminfo_field("MemAvailable"))?;
     let mut ctx = MarkContext::new(&plan.threads).map_err(|source| BenchError::Threads {
         threads: plan.threads.iter().copied().max().unwrap_or(1),

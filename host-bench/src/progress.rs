@@ -1,6 +1,7 @@
 //! The progress display: a bar on stderr when it is a terminal, nothing
-//! otherwise.
+//! otherwise. Log lines are written above it ([`crate::logging`]).
 
+use crate::logging;
 use crate::machine::human_bytes;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Arc;
@@ -29,6 +30,7 @@ impl Progress {
         ) {
             bar.set_style(style);
         }
+        logging::show_bar(&bar);
         Progress { bar }
     }
 
@@ -69,6 +71,7 @@ impl Progress {
 
     /// Removes the bar.
     pub fn finish(&self) {
+        logging::hide_bar();
         self.bar.finish_and_clear();
     }
 }

@@ -706,6 +706,131 @@ fn table_has_every_column_and_quiet_when_piped() {
     assert_eq!(stderr(&o), "");
 }
 
+/// Runs host-bench in a temporary folder with `args` and neither
+/// XDG_RUNTIME_DIR nor RUST_LOG in its environment, as on a server or in a
+/// container without a desktop session.
+fn bench_without_xdg(args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    Command::new(env!("CARGO_BIN_EXE_host-bench"))
+        .args(args)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("RUST_LOG")
+        .current_dir(dir.path())
+        .output()
+        .expect("host-bench runs")
+}
+
+/// The lines of `o`'s stderr that mention XDG_RUNTIME_DIR.
+fn xdg_lines(o: &Output) -> Vec<String> {
+    stderr(o)
+        .lines()
+        .filter(|l| l.contains("XDG_RUNTIME_DIR"))
+        .map(String::from)
+        .collect()
+}
+
+/// True when a Vulkan run failed only for want of an adapter outside CI
+/// (CI installs lavapipe, and there a missing adapter is a failure).
+fn no_vulkan_here(o: &Output) -> bool {
+    !o.status.success()
+        && std::env::var_os("CI").is_none()
+        && stderr(o).contains("no vulkan adapter was found")
+}
+
+#[test]
+fn cpu_run_without_xdg_runtime_dir_prints_no_loader_line() {
+    let tiny = fixture("tiny.edges");
+    let args = [
+        "--backend",
+        "cpu",
+        "--heap",
+        &tiny,
+        "--reps",
+        "1",
+        "--no-out",
+    ];
+    let o = bench_without_xdg(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(xdg_lines(&o), Vec::<String>::new());
+    assert_eq!(stderr(&o), "");
+    // At debug level the plan shows, but no GPU was prepared for: a CPU run
+    // opens no wgpu instance, so nothing touches XDG_RUNTIME_DIR.
+    let o = bench_without_xdg(&[&args[..], &["-vv"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("host-bench: debug: plan: "),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(xdg_lines(&o), Vec::<String>::new());
+}
+
+#[test]
+fn gpu_run_without_xdg_runtime_dir_prints_no_loader_line() {
+    if !cfg!(feature = "gpu") {
+        return;
+    }
+    let args = [
+        "--backend",
+        "vulkan",
+        "--objects",
+        "1000",
+        "--shape",
+        "list",
+        "--reps",
+        "1",
+        "--no-out",
+    ];
+    let o = bench_without_xdg(&args);
+    if no_vulkan_here(&o) {
+        return;
+    }
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Without host-bench's private directory, Mesa's drivers print
+    // "error: XDG_RUNTIME_DIR is invalid or not set in the environment."
+    // at every wgpu instance.
+    assert_eq!(xdg_lines(&o), Vec::<String>::new());
+    assert_eq!(stderr(&o), "");
+    // -vv says what host-bench did, and the directory is gone at exit.
+    let o = bench_without_xdg(&[&args[..], &["-vv"]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = xdg_lines(&o);
+    let [line] = &lines[..] else {
+        panic!("one XDG_RUNTIME_DIR line expected: {lines:?}");
+    };
+    let dir = line
+        .strip_prefix("host-bench: debug: XDG_RUNTIME_DIR is not set: set to ")
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(!Path::new(dir).exists(), "{dir} is left behind");
+    assert!(
+        stderr(&o).contains("host-bench: info: vulkan: opened "),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn quiet_prints_nothing_on_stderr() {
+    let quiet = |backend: &str| {
+        let mut args = SMALL.to_vec();
+        args.extend(["--backend", backend, "--no-out", "-q"]);
+        bench_without_xdg(&args)
+    };
+    let o = quiet("cpu");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    assert!(stdout(&o).contains("M edges/s"), "the results still print");
+    if cfg!(feature = "gpu") {
+        let o = quiet("vulkan");
+        if !no_vulkan_here(&o) {
+            assert!(o.status.success(), "{}", stderr(&o));
+            assert_eq!(stderr(&o), "");
+        }
+    }
+    fails_with(&["-q", "-v"], "cannot be used with");
+}
+
 #[test]
 fn out_dir_gets_report_csv_and_plots() {
     let dir = tempfile::tempdir().unwrap();
