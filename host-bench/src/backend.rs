@@ -10,11 +10,11 @@
 //! does not exist. With the `gpu` feature (on by default)
 //! [`Backend::availability`] enumerates adapters (once per API, and only when
 //! a GPU backend's availability is asked: `--backend cpu` opens no wgpu
-//! instance), [`MarkContext`] holds one
-//! `GpuScan` per GPU backend, built once per invocation, and [`Backend::mark`]
-//! runs the engine's stop-the-world mark with it as the scan backend and
-//! reports the GPU's figures (batches, submissions, readback, upload time and
-//! the share of scan work the GPU did).
+//! instance), [`MarkContext`] holds one `GpuScan` per GPU backend, built once
+//! per invocation, and [`Backend::mark`] runs the engine's stop-the-world
+//! mark with it as the scan backend and reports the GPU's figures (batches,
+//! submissions, readback, upload time and the share of scan work the GPU
+//! did).
 
 #[cfg(feature = "gpu")]
 use crate::record::LevelBucket;

@@ -29,8 +29,9 @@
 //! The modules' imports form no cycle: each imports only modules before it
 //! in this order: `record`, `stats`, `logging`, `runtime_dir`, `machine`,
 //! `progress`, `backend`, `cli`, `error`, `import`, `source`, `concurrent`,
-//! `report`, `plots`, `compare`, `runs` (and `main` any of them). The records are data that every module
-//! may use; a module that computes one adds its constructor there.
+//! `report`, `plots`, `compare`, `runs` (and `main` any of them). The
+//! records are data that every module may use; a module that computes one
+//! adds its constructor there.
 
 mod backend;
 mod cli;
