@@ -81,11 +81,47 @@ impl AssistRatios {
 /// queue so background workers can pay it while the mutator is parked.
 #[derive(Debug, Default)]
 pub struct AssistCredit {
-    /// Credit in bytes; negative means debt.
-    pub bytes: AtomicI64,
+    /// Credit in bytes; negative means debt. Read and changed through
+    /// [`AssistCredit::bytes`], [`AssistCredit::set_bytes`] and
+    /// [`AssistCredit::add_bytes`]; crate-visible while the collector still
+    /// uses it directly.
+    pub(crate) bytes: AtomicI64,
     /// Set under the queue lock when a flush or the end of the cycle wakes
     /// this assist.
     woken: AtomicBool,
+}
+
+/// The balance is read with `Acquire` and written with `Release` (changed
+/// with `AcqRel`), so a mutator that reads the balance a background flush
+/// paid also sees what that flush did before paying: the same orderings the
+/// queue's own accesses use (see "Lost wakeups" in the module
+/// documentation).
+impl AssistCredit {
+    /// A balance of `bytes` (negative: debt).
+    pub fn new(bytes: i64) -> AssistCredit {
+        AssistCredit {
+            bytes: AtomicI64::new(bytes),
+            woken: AtomicBool::new(false),
+        }
+    }
+
+    /// The balance in bytes; negative means debt.
+    pub fn bytes(&self) -> i64 {
+        self.bytes.load(Acquire)
+    }
+
+    /// Sets the balance (a mutator's debt at the end of a cycle is
+    /// forgiven with `set_bytes(0)`).
+    pub fn set_bytes(&self, bytes: i64) {
+        self.bytes.store(bytes, Release);
+    }
+
+    /// Adds `delta` to the balance (an allocation debits it with a negative
+    /// `delta`, an assist's scan work credits it) and returns the new
+    /// balance.
+    pub fn add_bytes(&self, delta: i64) -> i64 {
+        self.bytes.fetch_add(delta, AcqRel) + delta
+    }
 }
 
 /// How a call to [`AssistQueue::park`] ended.
@@ -114,13 +150,17 @@ pub struct AssistQueue {
     /// path (Go reads `work.assistQueue.q.empty()` racily in the same way).
     /// Only ever changed by read-modify-writes, under the queue lock.
     queued: AtomicUsize,
+    // The three below are read through the methods of the same names and
+    // changed only by the queue's own operations; they are crate-visible
+    // while the collector still resets them directly at a cycle's start
+    // and end.
     /// Background scan credit available to steal (Go's
     /// `gcController.bgScanCredit`).
-    pub bg_scan_credit: AtomicI64,
+    pub(crate) bg_scan_credit: AtomicI64,
     /// True while marking is enabled (Go's `gcBlackenEnabled`).
-    pub blacken_enabled: AtomicBool,
+    pub(crate) blacken_enabled: AtomicBool,
     /// Assists that parked this cycle.
-    pub parks: AtomicU64,
+    pub(crate) parks: AtomicU64,
 }
 
 impl AssistQueue {
@@ -137,6 +177,31 @@ impl AssistQueue {
     /// True if no assist is parked.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Background scan credit available to steal, in scan-work units (Go's
+    /// `gcController.bgScanCredit`; racy by design, see the module
+    /// documentation, and it may be briefly negative).
+    pub fn bg_scan_credit(&self) -> i64 {
+        self.bg_scan_credit.load(Acquire)
+    }
+
+    /// True while marking is enabled (Go's `gcBlackenEnabled`; see
+    /// [`AssistQueue::set_blacken_enabled`]). An assist that sees it false
+    /// owes nothing.
+    pub fn blacken_enabled(&self) -> bool {
+        self.blacken_enabled.load(Acquire)
+    }
+
+    /// Assists that parked since the count was last taken.
+    pub fn parks(&self) -> u64 {
+        self.parks.load(Relaxed)
+    }
+
+    /// Assists that parked since the count was last taken, resetting it
+    /// (the per-cycle count of a cycle's statistics).
+    pub fn take_parks(&self) -> u64 {
+        self.parks.swap(0, Relaxed)
     }
 
     /// Go's `gcFlushBgCredit`: pays parked assists from `scan_work` units of

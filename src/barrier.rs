@@ -120,6 +120,6 @@ mod tests {
         assert!(m.bits().is_marked(a.0) && m.bits().is_marked(b.0));
         // a has a slot and is queued; b has none and is black at once.
         assert_eq!(gcw.cached(), 1);
-        assert_eq!(gcw.bytes_marked, 24);
+        assert_eq!(gcw.bytes_marked(), 24);
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! | module | holds | Go counterpart |
 //! |---|---|---|
-//! | [`heap`] | object arena, atomic slots, roots, builders, images | mheap, heap bitmap |
+//! | [`heap`] | object arena, atomic slots, roots, builders (a user's own graph: [`Heap::from_csr`](heap::Heap::from_csr)), images | mheap, heap bitmap |
 //! | [`mark`] | mark bitmap, `WorkBuf`/`GcWork`, `drain`/`drain_n`, markroot, oblets, `mark_stw` | mgcwork.go, mgcmark.go |
 //! | [`pacer`] | heap goal, trigger, assist ratios, worker split, cycle feedback | mgcpacer.go |
 //! | [`assist`] | assist credit, background credit, the assist queue | gcAssistAlloc, gcFlushBgCredit |

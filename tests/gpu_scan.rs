@@ -362,9 +362,7 @@ fn random(objects: u32, seed: u64) -> ShapeSpec {
 }
 
 fn counters(m: &Marker) -> i64 {
-    m.heap_scan_work.load(Relaxed)
-        + m.stack_scan_work.load(Relaxed)
-        + m.globals_scan_work.load(Relaxed)
+    m.heap_scan_work() + m.stack_scan_work() + m.globals_scan_work()
 }
 
 #[test]
@@ -409,7 +407,7 @@ fn drain_n_honours_its_budget_within_one_level() {
     m.dispose(&mut gcw);
     assert_eq!(total, reach.heap_scan_work + reach.root_scan_work);
     assert_eq!(check_exact(m.bits(), &reach), Ok(()));
-    assert_eq!(m.bytes_marked.load(Relaxed), reach.bytes);
+    assert_eq!(m.bytes_marked(), reach.bytes);
     let s = gpu.stats();
     assert_eq!(
         (s.gpu_scan_work, s.cpu_scan_work),
@@ -453,7 +451,7 @@ fn gpu_credit_wakes_a_parked_assist() {
     let debt = 100_000;
     assert!(reach.root_scan_work < debt && reach.heap_scan_work > 2 * debt);
     let debtor = Arc::new(AssistCredit::default());
-    debtor.bytes.store(-debt, SeqCst);
+    debtor.set_bytes(-debt);
     let hooks = BgCredit {
         queue: &queue,
         ratios: &ratios,
@@ -475,8 +473,8 @@ fn gpu_credit_wakes_a_parked_assist() {
         parked.join().unwrap()
     });
     assert_eq!(outcome, ParkOutcome::Woken);
-    assert!(debtor.bytes.load(SeqCst) >= 0, "woken with its debt paid");
-    assert_eq!(queue.parks.load(SeqCst), 1);
+    assert!(debtor.bytes() >= 0, "woken with its debt paid");
+    assert_eq!(queue.parks(), 1);
     let s = gpu.stats();
     assert!(s.batches >= 2, "credit flushed batch by batch: {s:?}");
     assert_eq!(
@@ -534,8 +532,8 @@ fn device_lost_mid_mark_finishes_exactly_on_the_cpu() {
     m.dispose(&mut gcw);
     assert!(gpu.is_dead() && !gpu.has_pending_work());
     assert_eq!(check_exact(m.bits(), &reach), Ok(()));
-    assert_eq!(m.bytes_marked.load(Relaxed), reach.bytes);
-    assert_eq!(m.heap_scan_work.load(Relaxed), reach.heap_scan_work);
+    assert_eq!(m.bytes_marked(), reach.bytes);
+    assert_eq!(m.heap_scan_work(), reach.heap_scan_work);
     assert!(total > 0);
 }
 
@@ -572,8 +570,8 @@ fn host_shades_during_gpu_marking_are_neither_lost_nor_counted_twice() {
     );
     assert!(s.duplicates < shaded, "some were not: {s:?}");
     assert_eq!(check_exact(m.bits(), &reach), Ok(()));
-    assert_eq!(m.bytes_marked.load(Relaxed), reach.bytes);
-    assert_eq!(m.heap_scan_work.load(Relaxed), reach.heap_scan_work);
+    assert_eq!(m.bytes_marked(), reach.bytes);
+    assert_eq!(m.heap_scan_work(), reach.heap_scan_work);
     assert_eq!(s.gpu_scan_work, reach.heap_scan_work as u64);
 }
 
@@ -740,15 +738,15 @@ fn concurrent_round(gpu: &GpuScan, spec: ShapeSpec) {
     assert!(!gpu.has_pending_work() && !m.work_available(), "{what}");
     assert_eq!(check_exact(m.bits(), &reach), Ok(()), "{what}");
     assert_eq!(
-        m.bytes_marked.load(Relaxed),
+        m.bytes_marked(),
         reach.bytes,
         "{what}: scan work {} of {}: {:?}",
-        m.heap_scan_work.load(Relaxed),
+        m.heap_scan_work(),
         reach.heap_scan_work,
         gpu.stats()
     );
     assert_eq!(
-        m.heap_scan_work.load(Relaxed),
+        m.heap_scan_work(),
         reach.heap_scan_work,
         "{what}: {:?}",
         gpu.stats()

@@ -6,7 +6,6 @@
 #![cfg(loom)]
 
 use gpumark::assist::{AssistCredit, AssistQueue, AssistRatios, ParkOutcome};
-use loom::sync::atomic::Ordering::SeqCst;
 use loom::sync::Arc;
 use loom::thread;
 
@@ -19,7 +18,7 @@ const ONE_TO_ONE: AssistRatios = AssistRatios {
 /// credit is there to steal, else park.
 fn assist_until_paid(q: &AssistQueue, me: &Arc<AssistCredit>, r: AssistRatios) {
     loop {
-        let debt = -me.bytes.load(SeqCst);
+        let debt = -me.bytes();
         if debt <= 0 {
             return;
         }
@@ -42,7 +41,7 @@ fn paid_assist_always_wakes_and_credit_is_conserved() {
         q.set_blacken_enabled(true);
         let r = ONE_TO_ONE;
         let a = Arc::new(AssistCredit::default());
-        a.bytes.store(-10, SeqCst);
+        a.set_bytes(-10);
         let t = {
             let (q, a) = (q.clone(), a.clone());
             thread::spawn(move || assist_until_paid(&q, &a, r))
@@ -50,11 +49,11 @@ fn paid_assist_always_wakes_and_credit_is_conserved() {
         q.flush_bg_credit(6, r);
         q.flush_bg_credit(6, r);
         t.join().unwrap();
-        let paid_debt = 10 + a.bytes.load(SeqCst).min(0);
+        let paid_debt = 10 + a.bytes().min(0);
         // Steals credit exactly the bytes taken (the 1+ round-up aside, which
         // the partial-steal path adds); the total never exceeds what flowed in.
-        let left = q.bg_scan_credit.load(SeqCst);
-        assert!(a.bytes.load(SeqCst) >= 0, "assist woke with debt left");
+        let left = q.bg_scan_credit();
+        assert!(a.bytes() >= 0, "assist woke with debt left");
         assert!(
             left >= 0 && left + paid_debt <= 12 + 1,
             "credit created: left {left}"
@@ -80,7 +79,7 @@ fn end_of_cycle_wakes_everyone() {
                 let q = q.clone();
                 thread::spawn(move || {
                     let a = Arc::new(AssistCredit::default());
-                    a.bytes.store(-5, SeqCst);
+                    a.set_bytes(-5);
                     assist_until_paid(&q, &a, r);
                 })
             })

@@ -168,7 +168,7 @@ fn drain_n_does_at_least_what_it_is_asked() {
     m.dispose(&mut gcw);
     assert_eq!(total, reach.heap_scan_work + reach.root_scan_work);
     assert_eq!(check_exact(m.bits(), &reach), Ok(()));
-    assert_eq!(m.bytes_marked.load(Relaxed), reach.bytes);
+    assert_eq!(m.bytes_marked(), reach.bytes);
 }
 
 #[test]
@@ -177,13 +177,13 @@ fn drain_n_does_not_claim_work_already_cached() {
     let mut gcw = GcWork::new();
     // Scan some objects without flushing, as a previous drain might leave.
     m.drain_n(&mut gcw, 600, &NoHooks);
-    let before = gcw.heap_scan_work;
+    let before = gcw.heap_scan_work();
     assert!(before > 0 && before < GC_CREDIT_SLACK);
     let done = m.drain_n(&mut gcw, 5000, &NoHooks);
-    let flushed_during = m.heap_scan_work.load(Relaxed);
+    let flushed_during = m.heap_scan_work();
     // What was done in this call = everything flushed plus still cached,
     // less what was cached before it.
-    assert_eq!(done, flushed_during + gcw.heap_scan_work - before);
+    assert_eq!(done, flushed_during + gcw.heap_scan_work() - before);
 }
 
 struct Preempt(AtomicBool);
@@ -235,7 +235,7 @@ fn drain_flushes_all_its_work_as_bg_credit() {
     );
     m.dispose(&mut gcw);
     assert_eq!(check_exact(m.bits(), &reach), Ok(()));
-    assert_eq!(m.heap_scan_work.load(Relaxed), reach.heap_scan_work);
+    assert_eq!(m.heap_scan_work(), reach.heap_scan_work);
     assert_eq!(
         hooks.credit.load(Relaxed),
         reach.heap_scan_work + reach.root_scan_work
@@ -253,7 +253,7 @@ fn idle_drain_stops_when_polled_and_resumes_exactly() {
     };
     let mut gcw = GcWork::new();
     m.drain(&mut gcw, DrainFlags::IDLE, &hooks);
-    let after_idle = m.heap_scan_work.load(Relaxed);
+    let after_idle = m.heap_scan_work();
     assert!(
         after_idle > 0 && after_idle < reach.heap_scan_work,
         "idle drain stopped early: {after_idle}"

@@ -904,8 +904,7 @@ impl GpuScan {
         }
         self.queued.store(c.queue_len, Release);
 
-        m.heap_scan_work.fetch_add(c.scan_work as i64, Relaxed);
-        m.bytes_marked.fetch_add(c.bytes_marked, Relaxed);
+        m.add_scanned(c.scan_work, c.bytes_marked);
         st.since_merge_work += c.scan_work;
         st.since_merge_bytes += c.bytes_marked;
         if c.objects_marked > 0 {
@@ -967,7 +966,7 @@ impl GpuScan {
             if bytes > 0 {
                 // The GPU's batches added these bytes to the counter too, so
                 // it cannot go below zero.
-                m.bytes_marked.fetch_sub(bytes, Relaxed);
+                m.take_back_scanned(0, bytes);
             }
             st.unmerged = false;
             self.stat(|s| s.duplicates += twice);
@@ -1116,7 +1115,7 @@ impl GpuScan {
         preemptible: bool,
         hooks: &dyn DrainHooks,
     ) -> (i64, bool) {
-        let items0 = gcw.stats.items_scanned;
+        let items0 = gcw.stats().items_scanned;
         let t = Instant::now();
         let mut widened = false;
         let w = {
@@ -1132,7 +1131,7 @@ impl GpuScan {
         let secs = t.elapsed().as_secs_f64();
         if let Some(model) = st.model.as_mut() {
             let slots = w as u64 / SCAN_WORK_PER_SLOT;
-            model.observe_cpu(secs, gcw.stats.items_scanned - items0, slots);
+            model.observe_cpu(secs, gcw.stats().items_scanned - items0, slots);
         }
         self.stat(|s| s.cpu_scan_work += w as u64);
         (w, widened)
@@ -1162,13 +1161,11 @@ impl GpuScan {
     fn fail(&self, st: &mut State, m: &Marker, gcw: &mut GcWork, e: GpuError) {
         self.declare_dead(&e);
         let (work, bytes) = (st.since_merge_work, st.since_merge_bytes);
-        m.heap_scan_work.fetch_sub(work as i64, Relaxed);
-        m.bytes_marked.fetch_sub(bytes, Relaxed);
+        m.take_back_scanned(work, bytes);
         self.stat(|s| s.gpu_scan_work = s.gpu_scan_work.saturating_sub(work));
         let heap = m.heap();
         for obj in std::mem::take(&mut st.dropped) {
-            gcw.bytes_marked += u64::from(heap.desc(obj).size);
-            gcw.stats.objects_marked += 1;
+            gcw.count_marked(heap.desc(obj).size);
             gcw.put(m.lists(), GreyItem::object(obj));
         }
         for it in std::mem::take(&mut st.pushed) {
@@ -1206,24 +1203,24 @@ impl GpuScan {
     /// them in the `nwait == nproc` protocol; not blocking is exact, as each
     /// worker leaves only with nothing in hand.
     fn cpu_drain(&self, m: &Marker, gcw: &mut GcWork, flags: DrainFlags, hooks: &dyn DrainHooks) {
-        let hw0 = gcw.stats.heap_scan_work;
+        let hw0 = gcw.stats().heap_scan_work;
         match self.dead_skip(m.phase()) {
             Some(skip) => filtered_drain(m, gcw, flags, hooks, &skip),
             None => m.drain(gcw, flags, hooks),
         }
-        let hw = (gcw.stats.heap_scan_work - hw0).max(0) as u64;
+        let hw = (gcw.stats().heap_scan_work - hw0).max(0) as u64;
         self.stat(|s| s.cpu_scan_work += hw);
     }
 
     /// The CPU engine's `drain_n`, for a dead backend or a refused heap (in
     /// the phase the device died in: the filtered loop, as `cpu_drain`).
     fn cpu_drain_n(&self, m: &Marker, gcw: &mut GcWork, n: i64, hooks: &dyn DrainHooks) -> i64 {
-        let hw0 = gcw.stats.heap_scan_work;
+        let hw0 = gcw.stats().heap_scan_work;
         let w = match self.dead_skip(m.phase()) {
             Some(skip) => filtered_drain_n(m, gcw, n, hooks, &skip),
             None => m.drain_n(gcw, n, hooks),
         };
-        let hw = (gcw.stats.heap_scan_work - hw0).max(0) as u64;
+        let hw = (gcw.stats().heap_scan_work - hw0).max(0) as u64;
         self.stat(|s| s.cpu_scan_work += hw);
         w
     }
@@ -1436,9 +1433,8 @@ impl ScanBackend for GpuScan {
             Ok(true) => {
                 // Flush what the CPU stretches left cached, as gcDrain does.
                 // (The stretches already flushed it as credit.)
-                if gcw.heap_scan_work > 0 {
-                    m.heap_scan_work.fetch_add(gcw.heap_scan_work, Relaxed);
-                    gcw.heap_scan_work = 0;
+                if gcw.heap_scan_work() > 0 {
+                    m.flush_scan_work(gcw);
                 }
             }
             Ok(false) => {
@@ -1478,9 +1474,8 @@ impl ScanBackend for GpuScan {
             Ok(true) => {
                 // Publish the CPU stretches' cached work too, so the marker's
                 // counters rise by what this call returns.
-                if gcw.heap_scan_work > 0 {
-                    m.heap_scan_work.fetch_add(gcw.heap_scan_work, Relaxed);
-                    gcw.heap_scan_work = 0;
+                if gcw.heap_scan_work() > 0 {
+                    m.flush_scan_work(gcw);
                 }
                 done
             }
@@ -1527,10 +1522,10 @@ fn scan_loop(
     hooks: &dyn DrainHooks,
     stop: &mut dyn FnMut(&Marker, &GcWork, i64) -> bool,
 ) -> i64 {
-    let hw0 = gcw.stats.heap_scan_work;
+    let hw0 = gcw.stats().heap_scan_work;
     let batch = batch.clamp(1, SCAN_BATCH);
     let mut buf = [GreyItem::default(); SCAN_BATCH];
-    while !stop(m, gcw, gcw.stats.heap_scan_work - hw0) {
+    while !stop(m, gcw, gcw.stats().heap_scan_work - hw0) {
         if m.lists().full_len() == 0 {
             gcw.balance(m.lists());
         }
@@ -1559,12 +1554,11 @@ fn scan_loop(
         if kept > 0 {
             m.scan_batch(&buf[..kept], gcw);
         }
-        if gcw.heap_scan_work >= GC_CREDIT_SLACK {
-            m.heap_scan_work.fetch_add(gcw.heap_scan_work, Relaxed);
-            gcw.heap_scan_work = 0;
+        if gcw.heap_scan_work() >= GC_CREDIT_SLACK {
+            m.flush_scan_work(gcw);
         }
     }
-    gcw.stats.heap_scan_work - hw0
+    gcw.stats().heap_scan_work - hw0
 }
 
 /// `Marker::drain` without blocking, skipping host copies of greys the GPU
@@ -1607,9 +1601,8 @@ fn filtered_drain(
         }
         false
     });
-    if gcw.heap_scan_work > 0 {
-        m.heap_scan_work.fetch_add(gcw.heap_scan_work, Relaxed);
-        gcw.heap_scan_work = 0;
+    if gcw.heap_scan_work() > 0 {
+        m.flush_scan_work(gcw);
     }
     if flush_bg && done > credited {
         hooks.flush_bg_credit(done - credited);
@@ -1640,9 +1633,8 @@ fn filtered_drain_n(
             None => break,
         }
     }
-    if gcw.heap_scan_work > 0 {
-        m.heap_scan_work.fetch_add(gcw.heap_scan_work, Relaxed);
-        gcw.heap_scan_work = 0;
+    if gcw.heap_scan_work() > 0 {
+        m.flush_scan_work(gcw);
     }
     done
 }
@@ -1655,14 +1647,11 @@ fn host_queue_len(m: &Marker, gcw: &GcWork) -> u64 {
 
 /// Takes back the bytes the host counted for a duplicate it drops.
 fn uncount(m: &Marker, gcw: &mut GcWork, size: u64) {
-    if gcw.bytes_marked >= size {
-        gcw.bytes_marked -= size;
-    } else {
+    if !gcw.uncount_marked(size) {
         // Counted by another worker and already flushed (or about to be):
         // the global counter is the sum either way.
-        m.bytes_marked.fetch_sub(size, Relaxed);
+        m.take_back_scanned(0, size);
     }
-    gcw.stats.objects_marked = gcw.stats.objects_marked.saturating_sub(1);
 }
 
 /// 64-bit bitmap words a thread of [`merge_new_marks`] takes at least: below

@@ -154,14 +154,20 @@ pub struct Marker {
     watermark: AtomicU32,
     /// The current phase's token (0 before the first `prepare_roots`).
     phase: AtomicU64,
+    // The phase's counters, read through the methods of the same names.
+    // Only the mark engine changes them: workers flush into them, markroot
+    // adds root work, and a scan backend adds what it scanned elsewhere (the
+    // GPU's batches) and takes it back if that work is lost. They are
+    // crate-visible, not private, while the collector still reads them
+    // directly.
     /// Heap scan work flushed by workers (Go's `gcController.heapScanWork`).
-    pub heap_scan_work: AtomicI64,
+    pub(crate) heap_scan_work: AtomicI64,
     /// Stack scan work done by markroot (Go's `stackScanWork`).
-    pub stack_scan_work: AtomicI64,
+    pub(crate) stack_scan_work: AtomicI64,
     /// Globals scan work done by markroot (Go's `globalsScanWork`).
-    pub globals_scan_work: AtomicI64,
+    pub(crate) globals_scan_work: AtomicI64,
     /// Bytes of objects marked, flushed by workers (Go's `work.bytesMarked`).
-    pub bytes_marked: AtomicU64,
+    pub(crate) bytes_marked: AtomicU64,
 }
 
 impl Marker {
@@ -195,6 +201,50 @@ impl Marker {
     /// The mark bitmap.
     pub fn bits(&self) -> &MarkBits {
         &self.bits
+    }
+
+    /// Heap scan work flushed so far this phase, in bytes (Go's
+    /// `gcController.heapScanWork`); workers' unflushed work is in their
+    /// [`GcWork::heap_scan_work`].
+    pub fn heap_scan_work(&self) -> i64 {
+        self.heap_scan_work.load(Relaxed)
+    }
+
+    /// Stack scan work done by markroot this phase (Go's `stackScanWork`).
+    pub fn stack_scan_work(&self) -> i64 {
+        self.stack_scan_work.load(Relaxed)
+    }
+
+    /// Globals scan work done by markroot this phase (Go's
+    /// `globalsScanWork`).
+    pub fn globals_scan_work(&self) -> i64 {
+        self.globals_scan_work.load(Relaxed)
+    }
+
+    /// Bytes of objects marked and flushed so far this phase (Go's
+    /// `work.bytesMarked`); workers' unflushed bytes are in their
+    /// [`GcWork::bytes_marked`].
+    pub fn bytes_marked(&self) -> u64 {
+        self.bytes_marked.load(Relaxed)
+    }
+
+    /// Adds heap scan work and marked bytes done outside the drains (a scan
+    /// backend's device batch) to the phase's counters.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))] // the GPU backend's
+    pub(crate) fn add_scanned(&self, heap_scan_work: u64, bytes_marked: u64) {
+        self.heap_scan_work
+            .fetch_add(heap_scan_work as i64, Relaxed);
+        self.bytes_marked.fetch_add(bytes_marked, Relaxed);
+    }
+
+    /// Takes back counted work whose results were lost or counted twice (a
+    /// lost device's batches since the last merge, objects both the host
+    /// and the GPU marked): the counters must hold at least this much.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))] // the GPU backend's
+    pub(crate) fn take_back_scanned(&self, heap_scan_work: u64, bytes_marked: u64) {
+        self.heap_scan_work
+            .fetch_sub(heap_scan_work as i64, Relaxed);
+        self.bytes_marked.fetch_sub(bytes_marked, Relaxed);
     }
 
     /// The global work lists.
@@ -415,9 +465,11 @@ impl Marker {
         }
     }
 
-    /// Flushes the worker's accumulated heap scan work to the global counter.
+    /// Flushes the worker's accumulated heap scan work to the global counter
+    /// and returns it (the drains every [`GC_CREDIT_SLACK`], and a scan
+    /// backend's own CPU loops).
     #[inline]
-    fn flush_scan_work(&self, gcw: &mut GcWork) -> i64 {
+    pub(crate) fn flush_scan_work(&self, gcw: &mut GcWork) -> i64 {
         let w = gcw.heap_scan_work;
         self.heap_scan_work.fetch_add(w, Relaxed);
         gcw.heap_scan_work = 0;

@@ -15,11 +15,11 @@ use super::work::{GcWork, WorkerStats};
 use super::MarkBits;
 use crate::heap::Heap;
 use crate::scan::{CpuScan, ScanBackend};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 /// What a complete mark found.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct MarkResult {
     /// Objects marked.
     pub marked: u64,
@@ -77,15 +77,15 @@ fn mark_on(
         let mut gcw = GcWork::new();
         backend.drain(&m, &mut gcw, DrainFlags::empty(), &NoHooks);
         m.dispose(&mut gcw);
-        gcw.stats
+        *gcw.stats()
     };
     let workers = spawn(&run);
     debug_assert!(!m.work_available());
     MarkResult {
         marked: m.bits().count(),
-        bytes_marked: m.bytes_marked.load(Relaxed),
-        heap_scan_work: m.heap_scan_work.load(Relaxed),
-        root_scan_work: m.stack_scan_work.load(Relaxed) + m.globals_scan_work.load(Relaxed),
+        bytes_marked: m.bytes_marked(),
+        heap_scan_work: m.heap_scan_work(),
+        root_scan_work: m.stack_scan_work() + m.globals_scan_work(),
         workers,
         bits: m.into_bits(),
     }

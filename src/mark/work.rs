@@ -226,27 +226,85 @@ pub struct WorkerStats {
 /// A worker's grey-object cache. Go counterpart: `gcWork`.
 ///
 /// Invariant (Go's): `wbuf1` and `wbuf2` are both present or both absent;
-/// absent only before first use and after [`GcWork::dispose`].
+/// absent only before first use and after [`Marker::dispose`](super::Marker::dispose).
+///
+/// The counters are the worker's own until they are flushed to the
+/// [`Marker`](super::Marker)'s (by the drains every
+/// [`GC_CREDIT_SLACK`](super::GC_CREDIT_SLACK) and by
+/// [`Marker::dispose`](super::Marker::dispose)); only the mark engine
+/// changes them, and they are read through methods.
 #[derive(Debug, Default)]
 pub struct GcWork {
     wbuf1: Option<Box<WorkBuf>>,
     wbuf2: Option<Box<WorkBuf>>,
     /// Bytes of objects marked by this worker not yet flushed to the global
     /// counter (Go's `bytesMarked`).
-    pub bytes_marked: u64,
+    pub(super) bytes_marked: u64,
     /// Heap scan work not yet flushed (Go's `heapScanWork`).
-    pub heap_scan_work: i64,
+    pub(super) heap_scan_work: i64,
     /// Set when this cache has handed work to the global lists since the flag
-    /// was last cleared; termination uses it (Go's `flushedWork`).
-    pub flushed_work: bool,
-    /// Counters for stats and tests.
-    pub stats: WorkerStats,
+    /// was last cleared; termination uses it (Go's `flushedWork`). Read and
+    /// cleared with [`GcWork::take_flushed_work`]; crate-visible while the
+    /// collector still takes it directly.
+    pub(crate) flushed_work: bool,
+    /// Counters for stats and tests, read with [`GcWork::stats`];
+    /// crate-visible while the collector still reads them directly.
+    pub(crate) stats: WorkerStats,
 }
 
 impl GcWork {
     /// An empty cache.
     pub fn new() -> GcWork {
         GcWork::default()
+    }
+
+    /// Bytes of objects this worker marked that are not yet flushed to the
+    /// marker's counter ([`Marker::bytes_marked`](super::Marker::bytes_marked)).
+    pub fn bytes_marked(&self) -> u64 {
+        self.bytes_marked
+    }
+
+    /// Heap scan work this worker did that is not yet flushed to the
+    /// marker's counter ([`Marker::heap_scan_work`](super::Marker::heap_scan_work)).
+    pub fn heap_scan_work(&self) -> i64 {
+        self.heap_scan_work
+    }
+
+    /// This worker's statistics since it was created.
+    pub fn stats(&self) -> &WorkerStats {
+        &self.stats
+    }
+
+    /// Whether this cache has handed work to the global lists since the last
+    /// call, clearing the flag (Go's `gcw.flushedWork`, which `gcMarkDone`
+    /// reads and clears to learn whether marking found more work).
+    pub fn take_flushed_work(&mut self) -> bool {
+        std::mem::take(&mut self.flushed_work)
+    }
+
+    /// Counts an object this worker won the mark bit for and did not queue
+    /// through [`Marker::grey_object`](super::Marker::grey_object): the GPU
+    /// backend's recovery path, which greys the objects a lost device had
+    /// marked.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))] // the GPU backend's
+    pub(crate) fn count_marked(&mut self, size: u32) {
+        self.bytes_marked += u64::from(size);
+        self.stats.objects_marked += 1;
+    }
+
+    /// Takes back an object this worker counted as marked (the GPU
+    /// backend's duplicate of one the device marked too): from the
+    /// unflushed bytes if they hold `size`, else returns false, and the
+    /// caller takes it from the marker's counter, which holds it.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))] // the GPU backend's
+    pub(crate) fn uncount_marked(&mut self, size: u64) -> bool {
+        self.stats.objects_marked = self.stats.objects_marked.saturating_sub(1);
+        if self.bytes_marked >= size {
+            self.bytes_marked -= size;
+            true
+        } else {
+            false
+        }
     }
 
     fn init(&mut self, lists: &WorkLists) {
@@ -392,8 +450,9 @@ impl GcWork {
     /// Go's `dispose`: returns the cached buffers to the global lists (empty
     /// ones to the empty list, others to the full list, so the collector can
     /// see them) and flushes `bytes_marked` and `heap_scan_work` into the
-    /// given global counters.
-    pub fn dispose(
+    /// given global counters. [`Marker::dispose`](super::Marker::dispose) is
+    /// the public form.
+    pub(crate) fn dispose(
         &mut self,
         lists: &WorkLists,
         bytes_marked: &std::sync::atomic::AtomicU64,
@@ -434,7 +493,8 @@ mod tests {
         w.put(&l, GreyItem::object(9999));
         assert_eq!(l.full_len(), 1);
         assert_eq!(l.full_items(), WORKBUF_OBJS);
-        assert!(w.flushed_work);
+        assert!(w.take_flushed_work());
+        assert!(!w.take_flushed_work(), "taking clears it");
         assert_eq!(w.cached(), WORKBUF_OBJS + 1);
     }
 
@@ -455,7 +515,7 @@ mod tests {
         assert_eq!(l.full_len(), 1);
         assert_eq!(l.empty.lock().unwrap().len(), 1);
         assert_eq!((bm.load(Relaxed), sw.load(Relaxed)), (40, 72));
-        assert_eq!((a.bytes_marked, a.heap_scan_work), (0, 0));
+        assert_eq!((a.bytes_marked(), a.heap_scan_work()), (0, 0));
         assert!(a.is_empty());
         let mut b = GcWork::new();
         let got: Vec<u32> = std::iter::from_fn(|| b.try_get(&l).map(|g| g.obj)).collect();
