@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 /// What the BFS found.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct BfsResult {
     /// Objects marked.
     pub marked: u64,

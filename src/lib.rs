@@ -27,8 +27,25 @@
 //! assert_eq!((r.bytes_marked, r.heap_scan_work), (reach.bytes, reach.heap_scan_work));
 //! ```
 
+//!
+//! # Cargo features
+//!
+//! - `gpu` (off by default): the `gpu` module, bulk scanning on a GPU
+//!   through wgpu (`GpuScan` behind the [`ScanBackend`](crate::scan::ScanBackend)
+//!   seam, on a device gpumark opens or one the application shares with
+//!   `GpuContext::from_device`). Without it the crate has no GPU dependency
+//!   at all.
+//! - `testing` (off by default): fault-injection hooks for tests of the GPU
+//!   recovery paths (`GpuScan::inject_device_lost_after`,
+//!   `HeapMirror::inject_device_lost`, with `gpu`). Not for production: a
+//!   hook destroys the device for good. The test command
+//!   (`cargo test --workspace --all-features`) turns it on.
+
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+// docs.rs (`--cfg docsrs`, see Cargo.toml) marks each item with the
+// feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod assist;
 pub mod barrier;

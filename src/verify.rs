@@ -9,6 +9,7 @@ use thiserror::Error;
 
 /// The reachable set and the totals a correct mark must report.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Reach {
     /// Bitmap of reachable objects (64 per word).
     pub bits: Vec<u64>,
@@ -79,6 +80,7 @@ pub fn reachable(heap: &Heap) -> Reach {
 
 /// A marked set that differs from the reachable set.
 #[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Mismatch {
     /// A reachable object was left white: live memory would be freed.
     #[error("object {obj} is reachable but was not marked")]

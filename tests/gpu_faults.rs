@@ -86,6 +86,7 @@ fn contract_violations_are_errors() {
 }
 
 #[test]
+#[cfg(feature = "testing")] // the fault-injection hook
 fn injected_device_loss_is_reported_not_panicked() {
     let Some(ctx) = gpu(GpuOptions::default()) else {
         return;

@@ -490,6 +490,7 @@ fn gpu_credit_wakes_a_parked_assist() {
 }
 
 #[test]
+#[cfg(feature = "testing")] // the fault-injection hook
 fn device_lost_mid_mark_finishes_exactly_on_the_cpu() {
     // A chain: the GPU marks it over several batches (levels per batch
     // double from 64), and is lost in the third.
@@ -797,7 +798,8 @@ fn concurrent_drains_assists_and_shades_mark_exactly() {
                 concurrent_round(gpu, spec);
             }
             // The device lost at the first or second batch (a fresh
-            // backend: a lost one stays lost).
+            // backend: a lost one stays lost). The hook needs `testing`.
+            #[cfg(feature = "testing")]
             for k in [0, 1] {
                 let Some(gpu) = gpu_scan(opts(OffloadPolicy::Always)) else {
                     return;

@@ -201,6 +201,7 @@ pub struct GpuScanOptions {
 /// What a [`GpuScan`] did, summed since it was created or
 /// [`GpuScan::reset_stats`] was called.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct GpuScanStats {
     /// Batches run (each one submission and one counter readback).
     pub batches: u64,
@@ -338,7 +339,8 @@ struct State {
     gpu_rate: Option<f64>,
     /// The cost model behind the hand-off threshold (Auto, calibrated once).
     model: Option<OffloadModel>,
-    /// Test hook: fail the batch after this many more.
+    /// Test hook (`inject_device_lost_after`, feature `testing`): fail the
+    /// batch after this many more.
     inject_after: Option<u32>,
 }
 
@@ -560,8 +562,9 @@ impl GpuScan {
     }
 
     /// Makes the GPU fail, as a lost device does, at the batch after the next
-    /// `batches` ones (`0`: the next). For tests of the recovery path; the
-    /// device is destroyed for good.
+    /// `batches` ones (`0`: the next). For tests of the recovery path (cargo
+    /// feature `testing`); the device is destroyed for good.
+    #[cfg(feature = "testing")]
     pub fn inject_device_lost_after(&self, batches: u32) {
         self.lock().inject_after = Some(batches);
     }
@@ -893,7 +896,9 @@ impl GpuScan {
         };
         let mirror = st.mirror()?;
         if inject {
-            mirror.inject_device_lost();
+            // `HeapMirror::inject_device_lost`, which is behind `testing`
+            // as `inject_device_lost_after` is.
+            mirror.inject_lost = true;
         }
         let t = Instant::now();
         let c = mirror.run_batch(budget, levels)?;

@@ -42,6 +42,7 @@ pub(crate) const SCAN_STORAGE_BINDINGS: u32 = (2 + OBJ_CHUNKS + SLOT_CHUNKS + QU
 
 /// What one batch did, read back from the GPU after it finished.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BatchCounters {
     /// Scan work in Go's units: 8 bytes per slot scanned.
     pub scan_work: u64,
@@ -69,6 +70,7 @@ pub struct BatchCounters {
 /// the dispatch that planned it to the one before the next level's (so the
 /// planning dispatch and the barriers between them are included).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct LevelSample {
     /// Grey items (objects or oblets) the level scanned.
     pub items: u64,

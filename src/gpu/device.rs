@@ -53,6 +53,7 @@ use super::GpuError;
 
 /// A graphics API to pin adapter selection to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum BackendChoice {
     /// Vulkan (Linux, Windows, Android; lavapipe and NVIDIA on the test machines).
     Vulkan,
@@ -158,6 +159,7 @@ impl Default for GpuOptions {
 
 /// What adapter the engine ended up on, for logs and benchmark reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AdapterDescription {
     /// Adapter name as the driver reports it, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)`.
     pub name: String,

@@ -736,7 +736,9 @@ impl HeapMirror {
     /// lost: it destroys the device (`wgpu::Device::destroy`), so the failure
     /// travels the real path (lost callback, failed map) and is reported as
     /// [`GpuError::DeviceLost`]. Every later call fails the same way, as after
-    /// a real loss. For tests; it ends this context's device for good.
+    /// a real loss. For tests (cargo feature `testing`); it ends this
+    /// context's device for good.
+    #[cfg(feature = "testing")]
     pub fn inject_device_lost(&mut self) {
         self.inject_lost = true;
     }

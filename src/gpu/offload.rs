@@ -46,6 +46,7 @@ use crate::mark::mark_stw;
 
 /// Who scans the heap behind `drain` / `drain_n` on the GPU backend.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum OffloadPolicy {
     /// The GPU scans wide frontiers and hands narrow ones to the CPU, at the
     /// threshold the measured [`OffloadModel`] gives (the default).
@@ -114,6 +115,7 @@ const CAL_REPS: usize = 3;
 /// The measured costs behind the hand-off threshold; times in seconds. See
 /// the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct OffloadModel {
     /// Fixed cost of one batch: the submission and the counter readback.
     pub batch_s: f64,

@@ -269,6 +269,7 @@ impl MCache {
 
 /// What sweeping has freed and reused since the heap was created.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SweepCounts {
     /// Objects freed by sweeps.
     pub freed_objects: u64,

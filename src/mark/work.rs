@@ -210,6 +210,7 @@ impl WorkLists {
 
 /// Per-worker statistics, kept in the [`GcWork`] so they cost nothing shared.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WorkerStats {
     /// Work items scanned (objects and oblets).
     pub items_scanned: u64,
