@@ -32,6 +32,7 @@ impl Mutator {
             {
                 let mut l = self.enter();
                 let l = &mut *l;
+                inner.wake.drain_started();
                 // Our own barrier buffer first (Go's wbBufFlush for this P).
                 l.wb.flush(&inner.marker, &mut l.gcw);
                 let done = inner
@@ -40,6 +41,8 @@ impl Mutator {
                 credit.bytes.fetch_add(credit_for_work(done, r), AcqRel);
                 // Make what the drain left grey visible to the workers.
                 inner.marker.dispose(&mut l.gcw);
+                // The last drain out of work signals termination.
+                inner.drain_done();
             }
             inner
                 .counters

@@ -14,6 +14,7 @@
 //! |---|---|---|
 //! | `start` | the driver loop, [`Collector::gc`], stopping the world, the cycle start | `gcStart`, `stopTheWorld`, `runtime.GC`, `bgsweep` |
 //! | `worker` | background mark workers | `gcBgMarkWorker`, `findRunnableGCWorker` |
+//! | `wake` | waking workers for new work and the driver for termination | `enlistWorker`, the `gcMarkDone` completion point |
 //! | `termination` | the end of marking, [`MarkTermination`] | `gcMarkDone`, `gcMarkTermination`, `gcSweep` |
 //! | `mutator` | [`Mutator`]: allocation, barriered writes, roots | `mallocgc`, `gcWriteBarrier`, `gcmarknewobject` |
 //! | `assist_alloc` | a mutator's assists | `gcAssistAlloc`, `gcAssistAlloc1` |
@@ -36,19 +37,23 @@
 //!    credit, prepare root jobs and the allocation watermark, turn the write
 //!    barrier on, start the pacer's cycle, enable blackening. The barrier is
 //!    on before any object can be blackened.
-//! 2. Mark: dedicated and fractional background workers drain with
-//!    `FLUSH_BG_CREDIT` (their credit pays parked assists first); mutators
-//!    that allocate while in debt assist (`drain_n`) or park; every pointer
-//!    write shades old and new values into the mutator's barrier buffer;
-//!    objects allocated now are black.
-//! 3. Termination (Go's `gcMarkDone`): when no worker is draining and no grey
-//!    work is visible, flush every mutator's barrier buffer and work cache one
-//!    at a time (the ragged barrier). If that produced any grey work, marking
-//!    continues. Otherwise stop the world and check again, exactly this time:
-//!    every barrier buffer, work cache, global list, root job and backend
-//!    queue empty. Only then does the cycle end: blackening off, every parked
-//!    assist woken, the barrier off, the pacer's `end_cycle` feedback, the
-//!    heap's live size reset to what was marked.
+//! 2. Mark: background workers, scheduled by the pacer as dedicated or
+//!    fractional, drain with `FLUSH_BG_CREDIT` (their credit pays parked
+//!    assists first); mutators that allocate while in debt assist
+//!    (`drain_n`) or park; every pointer write shades old and new values
+//!    into the mutator's barrier buffer; objects allocated now are black.
+//!    Nothing polls: a worker with nothing to do sleeps until work is
+//!    published or its turn comes, and the drain that ends the last stretch
+//!    of marking with no work left wakes the driver (see `wake`).
+//! 3. Termination (Go's `gcMarkDone`), run by the driver when so woken:
+//!    with no drain running and no grey work visible, flush every mutator's
+//!    barrier buffer and work cache one at a time (the ragged barrier). If
+//!    that produced any grey work, look again. Otherwise stop the world and
+//!    check again, exactly this time: every barrier buffer, work cache,
+//!    global list, root job and backend queue empty. Only then does the
+//!    cycle end: blackening off, every parked assist woken, the barrier
+//!    off, the pacer's `end_cycle` feedback, the heap's live size reset to
+//!    what was marked.
 //!
 //! Nothing reachable stays white: every grey object is in some work cache,
 //! list, barrier buffer or backend queue, and the exact check under the stop
@@ -59,6 +64,7 @@ mod mutator;
 mod start;
 mod termination;
 mod trace;
+mod wake;
 mod worker;
 
 pub use mutator::Mutator;
@@ -79,6 +85,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 use thiserror::Error;
 use trace::CycleCounters;
+use wake::Wakeups;
 
 /// Bytes a mutator allocates before reporting them to the pacer (Go reports
 /// heap-live changes when an mcache refills a span; this is the span-sized
@@ -166,6 +173,8 @@ struct Inner {
     drain_gate: RwLock<()>,
     /// Tells this cycle's background workers to stop.
     workers_stop: AtomicBool,
+    /// Sleeping workers and the driver, and how they are woken.
+    wake: Arc<Wakeups>,
     mutators: Mutex<Vec<Arc<MutatorShared>>>,
     driver: Mutex<DriverState>,
     driver_cv: Condvar,
@@ -218,8 +227,17 @@ impl Collector {
         pacer.update(live as i64, scan);
         pacer.reset_live(live);
         pacer.gc_controller_commit(true);
+        let marker = Marker::new(heap.clone());
+        let wake = Arc::new(Wakeups::default());
+        // Go's putfull callers run enlistWorker: published work wakes a
+        // sleeping worker (see `wake`). The hook holds the wake-up state
+        // only, so the marker does not keep the collector alive.
+        let w = wake.clone();
+        marker
+            .lists()
+            .set_enlist(Box::new(move || w.enlist_worker()));
         let inner = Arc::new(Inner {
-            marker: Marker::new(heap.clone()),
+            marker,
             heap,
             procs: config.pacer.gomaxprocs.max(1),
             pacer,
@@ -233,6 +251,7 @@ impl Collector {
             stw_done: Condvar::new(),
             drain_gate: RwLock::new(()),
             workers_stop: AtomicBool::new(false),
+            wake,
             mutators: Mutex::new(Vec::new()),
             driver: Mutex::new(DriverState::default()),
             driver_cv: Condvar::new(),
@@ -342,9 +361,9 @@ impl Inner {
     fn sync_scan_work(&self) {
         let m = &self.marker;
         let now = [
-            m.heap_scan_work.load(Relaxed),
-            m.stack_scan_work.load(Relaxed),
-            m.globals_scan_work.load(Relaxed),
+            m.heap_scan_work(),
+            m.stack_scan_work(),
+            m.globals_scan_work(),
         ];
         let mut d = [0i64; 3];
         for (i, (synced, v)) in self.synced_scan_work.iter().zip(now).enumerate() {
@@ -375,6 +394,6 @@ impl Inner {
     fn flush_mutator(&self, l: &mut MutatorLocal) -> bool {
         l.wb.flush(&self.marker, &mut l.gcw);
         self.marker.dispose(&mut l.gcw);
-        std::mem::take(&mut l.gcw.flushed_work)
+        l.gcw.take_flushed_work()
     }
 }

@@ -11,7 +11,7 @@
 
 use super::{lock, CollectorError, Inner, ALLOC_FLUSH_BYTES};
 use crate::assist::{AssistCredit, AssistRatios};
-use crate::barrier::WbBuf;
+use crate::barrier::{WbBuf, WB_BUF_ENTRIES};
 use crate::heap::{MCache, ObjRef, Stack, WORD_BYTES};
 use crate::mark::GcWork;
 use crate::pacer::GcTriggerKind;
@@ -42,6 +42,15 @@ pub(super) struct MutatorShared {
     pub(super) credit: Arc<AssistCredit>,
     pub(super) stack: Arc<Stack>,
 }
+
+/// Barrier-buffer entries at which a mutator enlists a sleeping worker:
+/// half of [`WB_BUF_ENTRIES`]. Go's mutator shades its own buffer when it
+/// fills; a worker that is owed CPU and has nothing else to do is better
+/// placed to (its drain takes every mutator's buffer it can lock), and the
+/// enlist costs the mutator a fence and a load once per half buffer. Only a
+/// hint: a buffer nobody takes is shaded by its mutator when full, or by
+/// the ragged barrier.
+const WB_ENLIST_ENTRIES: usize = WB_BUF_ENTRIES / 2;
 
 /// Where a new object's reference goes in the allocating operation.
 #[derive(Clone, Copy, Debug)]
@@ -120,8 +129,8 @@ impl Mutator {
 
     fn alloc_to(&self, size: u32, nslots: u32, dest: Dest) -> Result<ObjRef, CollectorError> {
         let inner = &*self.inner;
-        if inner.assists.blacken_enabled.load(Relaxed) {
-            let c = self.shared.credit.bytes.fetch_sub(i64::from(size), AcqRel) - i64::from(size);
+        if inner.assists.blacken_enabled() {
+            let c = self.shared.credit.add_bytes(-i64::from(size));
             if c < 0 {
                 self.assist();
             }
@@ -219,10 +228,18 @@ impl Mutator {
     /// finish marking without seeing them.
     fn barrier(&self, l: &mut MutatorLocal, old: Option<ObjRef>, new: Option<ObjRef>) {
         let inner = &*self.inner;
-        if inner.barrier_on.load(Relaxed) && l.wb.record(ObjRef::encode(old), ObjRef::encode(new)) {
+        if !inner.barrier_on.load(Relaxed) {
+            return;
+        }
+        let before = l.wb.len();
+        if l.wb.record(ObjRef::encode(old), ObjRef::encode(new)) {
             l.wb.flush(&inner.marker, &mut l.gcw);
             // Our greys go where background workers can take them.
             inner.marker.dispose(&mut l.gcw);
+        } else if before < WB_ENLIST_ENTRIES && l.wb.len() >= WB_ENLIST_ENTRIES {
+            // Half full: a sleeping worker may take the buffer (its drain
+            // flushes mutators' buffers) before this mutator must shade it.
+            inner.wake.enlist_worker();
         }
     }
 
@@ -318,7 +335,7 @@ impl Mutator {
 
     /// This mutator's assist credit in bytes (negative: debt).
     pub fn assist_credit(&self) -> i64 {
-        self.shared.credit.bytes.load(Acquire)
+        self.shared.credit.bytes()
     }
 }
 

@@ -218,7 +218,7 @@ impl Inner {
                 self.flush_alloc(l);
             }
             for m in ms {
-                m.credit.bytes.store(0, Relaxed);
+                m.credit.set_bytes(0);
             }
             self.report_stacks();
             let trigger = self.pacer.trigger().0;
@@ -232,6 +232,7 @@ impl Inner {
             }
             self.barrier_on.store(true, SeqCst);
             self.workers_stop.store(false, SeqCst);
+            self.wake.start_cycle();
             self.pacer.start_cycle(self.now_ns(), self.procs, kind);
             self.assists.bg_scan_credit.store(0, SeqCst);
             self.pacer.set_gc_blacken_enabled(true);

@@ -1,11 +1,13 @@
 //! The end of marking. Go counterparts: mgc.go (`gcMarkDone`,
 //! `gcMarkTermination`, `gcSweep`), mgcmark.go (`gcMarkRootCheck`).
 //!
-//! Termination is Go's two-step `gcMarkDone`. When no worker is draining
+//! Termination is Go's two-step `gcMarkDone`, run by the driver when a
+//! drain signals a completion point (see `wake`). When no drain is running
 //! and no grey work is visible, every mutator's barrier buffer and work
 //! cache is flushed, one mutator at a time (the ragged barrier, Go's
 //! `forEachP(wbBufFlush1; gcw.dispose)`): grey work can hide there. If the
-//! flush published any (Go's `gcMarkDoneFlushed`), marking goes on.
+//! flush published any (Go's `gcMarkDoneFlushed`), the check starts over
+//! (Go's `goto top`), and marking goes on while that work is drained.
 //! Otherwise the world is stopped and everything is checked again, exactly:
 //! every barrier buffer, work cache, global list, root job and backend
 //! queue. Only if all are empty does the cycle end, still under that stop
@@ -22,10 +24,6 @@ use crate::verify::{check_covers, reachable};
 use std::fmt;
 use std::sync::atomic::Ordering::*;
 use std::sync::{Arc, MutexGuard};
-use std::time::Duration;
-
-/// How often the driver looks for termination while marking.
-const TERMINATION_POLL: Duration = Duration::from_micros(100);
 
 /// A hook run at every mark termination: see [`MarkTermination`].
 pub type MarkTerminationHook = Arc<dyn Fn(&MarkTermination<'_>) + Send + Sync>;
@@ -107,15 +105,29 @@ impl fmt::Debug for MarkTermination<'_> {
 impl Inner {
     /// Go's `gcMarkDone`: returns once marking is complete and the cycle has
     /// ended (see the module documentation), with the objects marked and the
-    /// verification result.
+    /// verification result. Between checks the driver sleeps until a drain
+    /// signals a completion point (see `wake`).
     pub(super) fn mark_done(&self, kind: GcTriggerKind) -> (u64, Option<bool>) {
         loop {
-            std::thread::sleep(TERMINATION_POLL);
+            self.wake.wait_mark_done(|| self.completion_point());
+            if let Some(r) = self.try_mark_done(kind) {
+                return r;
+            }
+        }
+    }
+
+    /// Go's `gcMarkDone` from its `top` label: `None` if marking must go on,
+    /// which some drain will signal again.
+    fn try_mark_done(&self, kind: GcTriggerKind) -> Option<(u64, Option<bool>)> {
+        loop {
             self.sync_scan_work();
-            if self.marker.work_available() || self.backend.has_pending_work() {
-                continue;
+            if !self.completion_point() {
+                return None;
             }
             if self.ragged_flush() {
+                // Go's `gcMarkDoneFlushed != 0`: goto top. What the flush
+                // published has enlisted workers; if they have drained it
+                // already, nobody is left to signal, so look again now.
                 self.counters.restarts.fetch_add(1, Relaxed);
                 continue;
             }
@@ -124,13 +136,16 @@ impl Inner {
                 for l in locals.iter_mut() {
                     again |= self.flush_mutator(l);
                 }
-                if again || self.marker.work_available() || self.backend.has_pending_work() {
+                if again || self.has_mark_work() {
                     return None;
                 }
                 Some(self.mark_termination(kind, locals))
             });
-            if let Some(r) = done {
-                return r;
+            if done.is_some() {
+                // Workers sleeping for work or for their turn see
+                // `workers_stop` now.
+                self.wake.wake_all();
+                return done;
             }
             self.counters.restarts.fetch_add(1, Relaxed);
         }
@@ -168,7 +183,7 @@ impl Inner {
             .add_assist_time(self.counters.assist_ns.load(Relaxed) as i64);
         self.pacer
             .end_cycle(self.now_ns(), self.procs, kind == GcTriggerKind::Cycle);
-        let bytes = self.marker.bytes_marked.load(Relaxed);
+        let bytes = self.marker.bytes_marked();
         self.pacer.reset_live(bytes);
         self.pacer.gc_controller_commit(true);
         let verified = self.verify.then(|| self.verify_marks());

@@ -127,7 +127,6 @@ impl fmt::Display for CycleStats {
 #[derive(Debug, Default)]
 pub(super) struct CycleCounters {
     pub(super) assist_ns: AtomicU64,
-    pub(super) background_ns: AtomicU64,
     pub(super) assists: AtomicU64,
     pub(super) park_ns: Mutex<Vec<u64>>,
     pub(super) peak_live: AtomicU64,
@@ -137,7 +136,6 @@ pub(super) struct CycleCounters {
 impl CycleCounters {
     pub(super) fn reset(&self) {
         self.assist_ns.store(0, Relaxed);
-        self.background_ns.store(0, Relaxed);
         self.assists.store(0, Relaxed);
         self.restarts.store(0, Relaxed);
         lock(&self.park_ns).clear();
@@ -166,7 +164,10 @@ impl Inner {
         let mark_s = start.mark_start.elapsed().as_secs_f64();
         let (park_p50_s, park_p99_s, park_max_s) = self.counters.park_percentiles();
         let assist_s = self.counters.assist_ns.load(Relaxed) as f64 / 1e9;
-        let background_s = self.counters.background_ns.load(Relaxed) as f64 / 1e9;
+        // Dedicated and fractional worker time, as the workers reported it
+        // to the pacer (Go's gctrace reads the same counters).
+        let background_s =
+            (self.pacer.dedicated_mark_time() + self.pacer.fractional_mark_time()) as f64 / 1e9;
         let stats = CycleStats {
             cycle: lock(&self.stats).len() as u64 + 1,
             start_s: (start.t0 - self.epoch).as_secs_f64(),

@@ -25,7 +25,7 @@
 
 use crate::heap::WORD_BYTES;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::*};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 /// Size of one work buffer in bytes: Go's `_WorkbufSize`. Large enough that
 /// the cost of moving buffers between workers and the global lists is small
@@ -105,6 +105,29 @@ pub struct WorkLists {
     pub(crate) nwait: AtomicU32,
     /// Workers taking part in blocking drains.
     pub(crate) nproc: AtomicU32,
+    /// Run after [`WorkLists::put_full`] publishes a buffer (see
+    /// [`EnlistHook`]).
+    enlist: Enlist,
+}
+
+/// A callback run after every [`WorkLists::put_full`], outside the list's
+/// lock: Go's `enlistWorker`, which `putfull`'s callers run so that an idle
+/// worker wakes for the new work instead of finding it by polling. The
+/// collector sets one per marker (its wake-up protocol is in
+/// `collector::wake`); a marker without one (the stop-the-world mark) pays
+/// one atomic load per published buffer.
+pub(crate) type EnlistHook = Box<dyn Fn() + Send + Sync>;
+
+/// The [`EnlistHook`] slot, set at most once.
+#[derive(Default)]
+struct Enlist(OnceLock<EnlistHook>);
+
+impl std::fmt::Debug for Enlist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Enlist")
+            .field(&self.0.get().is_some())
+            .finish()
+    }
 }
 
 impl WorkLists {
@@ -140,6 +163,17 @@ impl WorkLists {
         self.full_items.fetch_add(b.nobj, Release);
         f.push(b);
         self.full_len.store(f.len(), Release);
+        drop(f);
+        if let Some(enlist) = self.enlist.0.get() {
+            enlist();
+        }
+    }
+
+    /// Sets the [`EnlistHook`]; false (and `hook` dropped) if one is set
+    /// already.
+    #[cfg_attr(loom, allow(dead_code))] // the loom build has no collector
+    pub(crate) fn set_enlist(&self, hook: EnlistHook) -> bool {
+        self.enlist.0.set(hook).is_ok()
     }
 
     /// Go's `trygetfull`: a full buffer if one is there.
