@@ -28,8 +28,10 @@
 //! shared gate. Holding every mutator lock and the gate exclusively is
 //! therefore a stop-the-world: no mutator is between the steps of an
 //! allocation or a barriered write, and no worker holds grey work. A flag
-//! asks mutators to wait before starting their next operation, so the
-//! collector is not starved. Cycles start and end under such a stop.
+//! asks mutators to wait before starting their next operation, and every
+//! drain, a worker's or an assist's, to return within an object's scan (Go's
+//! `gp.preempt`), so the collector is neither starved nor kept waiting for
+//! a whole drain. Cycles start and end under such a stop.
 //!
 //! ## A cycle
 //!
@@ -386,6 +388,14 @@ impl Inner {
             self.counters
                 .peak_live
                 .fetch_max(self.pacer.heap_live(), Relaxed);
+        }
+    }
+
+    /// Reports a mutator's unreported assist time to the pacer.
+    fn flush_assist_time(&self, l: &mut MutatorLocal) {
+        if l.assist_ns_unflushed != 0 {
+            self.pacer
+                .add_assist_time(std::mem::take(&mut l.assist_ns_unflushed));
         }
     }
 

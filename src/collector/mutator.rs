@@ -31,6 +31,9 @@ pub(super) struct MutatorLocal {
     pub(super) alloc_unflushed: i64,
     /// Scannable bytes not yet reported to the pacer.
     pub(super) scan_unflushed: i64,
+    /// Assist time, ns, not yet reported to the pacer (Go's
+    /// `p.gcAssistTime`).
+    pub(super) assist_ns_unflushed: i64,
 }
 
 /// A mutator's registration with the collector.
@@ -355,6 +358,7 @@ impl Drop for Mutator {
             let mut l = self.enter();
             inner.flush_mutator(&mut l);
             inner.flush_alloc(&mut l);
+            inner.flush_assist_time(&mut l);
         }
         inner
             .assists

@@ -216,6 +216,8 @@ impl Inner {
         let (heap_before, trigger, swept) = self.with_world_stopped(|ms, locals| {
             for l in locals.iter_mut() {
                 self.flush_alloc(l);
+                // Go's startCycle clears p.gcAssistTime.
+                l.assist_ns_unflushed = 0;
             }
             for m in ms {
                 m.credit.set_bytes(0);

@@ -177,10 +177,9 @@ impl Inner {
         self.barrier_on.store(false, SeqCst);
         for l in locals.iter_mut() {
             self.flush_alloc(l);
+            self.flush_assist_time(l);
         }
         self.sync_scan_work();
-        self.pacer
-            .add_assist_time(self.counters.assist_ns.load(Relaxed) as i64);
         self.pacer
             .end_cycle(self.now_ns(), self.procs, kind == GcTriggerKind::Cycle);
         let bytes = self.marker.bytes_marked();

@@ -2,6 +2,14 @@
 //! output of mgc.go's `gcMarkTermination` (`GODEBUG=gctrace=1`), and the
 //! `gcController` counters it reads (`assistTime`, `dedicatedMarkTime`,
 //! `fractionalMarkTime`, `idleMarkTime`).
+//!
+//! The mark phase's CPU is split as Go's trace splits it, `assist/background/
+//! idle`: the time mutators spent in assist drains (measured over the drain
+//! alone, see `assist_alloc`), the time dedicated and fractional workers
+//! spent in their drains (Go's `markWorkerStop` durations), and the time of
+//! idle-priority workers, which this collector never runs (see `worker`), so
+//! it is always zero. Time a worker or the driver spends asleep, waiting for
+//! work, for its turn or for termination, is nobody's CPU and is not counted.
 
 use super::start::CycleStart;
 use super::{lock, Inner};
@@ -34,14 +42,20 @@ pub struct CycleStats {
     pub stack_scan_work: i64,
     /// Globals scan work, bytes.
     pub globals_scan_work: i64,
-    /// Time mutators spent assisting (draining), seconds.
+    /// Time mutators spent in assist drains, seconds (Go's
+    /// `assistTime`): from the moment an assist holds its mutator's lock to
+    /// its release, so not the wait for the lock or a stop, nor a park.
     pub assist_s: f64,
-    /// Time background workers spent draining, seconds.
+    /// Time dedicated and fractional background workers spent in their
+    /// drains, seconds (Go's `dedicatedMarkTime + fractionalMarkTime`); not
+    /// the time they slept waiting for work or for their turn.
     pub background_s: f64,
-    /// Time idle workers spent draining, seconds (no idle workers run here).
+    /// Time idle-priority workers spent draining, seconds (Go's
+    /// `idleMarkTime`). Always zero: no idle workers run here, as the
+    /// collector cannot see an idle P.
     pub idle_s: f64,
-    /// GC CPU utilisation over the cycle: (assist + background) time over
-    /// wall time × GOMAXPROCS.
+    /// GC CPU utilisation over the cycle: (assist + background + idle) time
+    /// over the mark phase's wall time × GOMAXPROCS.
     pub utilization: f64,
     /// Assists that parked on the assist queue.
     pub assists_parked: u64,
@@ -87,12 +101,16 @@ impl CycleStats {
 }
 
 impl fmt::Display for CycleStats {
-    /// One line in the spirit of `GODEBUG=gctrace=1`.
+    /// One line in the spirit of `GODEBUG=gctrace=1`: the cycle, when it
+    /// started, its GC CPU utilisation, the mark phase's wall time and its
+    /// CPU time split `assist/background/idle` with Go's `/` separators,
+    /// then heap sizes before, at the peak and after (Go's `heap0->heap1->
+    /// heap2`), goal, trigger, scan work, assists and GOMAXPROCS.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const MB: f64 = (1 << 20) as f64;
         write!(
             f,
-            "gc {} @{:.3}s {:.0}%: {:.3} ms mark, {:.3}+{:.3}+{:.3} ms assist/bg/idle, \
+            "gc {} @{:.3}s {:.0}%: {:.3} ms mark, {:.3}/{:.3}/{:.3} ms cpu assist/bg/idle, \
              {:.2}->{:.2}->{:.2} MB, {:.2} MB goal, {:.2} MB trigger, \
              {}+{}+{} B heap/stack/globals scan, {} assists, {} parked (max {:.0} us), {} P{}",
             self.cycle,
@@ -126,7 +144,6 @@ impl fmt::Display for CycleStats {
 /// Per-cycle counters shared by workers, assists and the driver.
 #[derive(Debug, Default)]
 pub(super) struct CycleCounters {
-    pub(super) assist_ns: AtomicU64,
     pub(super) assists: AtomicU64,
     pub(super) park_ns: Mutex<Vec<u64>>,
     pub(super) peak_live: AtomicU64,
@@ -135,7 +152,6 @@ pub(super) struct CycleCounters {
 
 impl CycleCounters {
     pub(super) fn reset(&self) {
-        self.assist_ns.store(0, Relaxed);
         self.assists.store(0, Relaxed);
         self.restarts.store(0, Relaxed);
         lock(&self.park_ns).clear();
@@ -163,28 +179,30 @@ impl Inner {
     pub(super) fn record_stats(&self, start: &CycleStart, marked: u64, verified: Option<bool>) {
         let mark_s = start.mark_start.elapsed().as_secs_f64();
         let (park_p50_s, park_p99_s, park_max_s) = self.counters.park_percentiles();
-        let assist_s = self.counters.assist_ns.load(Relaxed) as f64 / 1e9;
-        // Dedicated and fractional worker time, as the workers reported it
-        // to the pacer (Go's gctrace reads the same counters).
-        let background_s =
-            (self.pacer.dedicated_mark_time() + self.pacer.fractional_mark_time()) as f64 / 1e9;
+        // The pacer's own counters, as Go's gctrace reads gcController's;
+        // all flushed by the end of mark termination.
+        let p = &self.pacer;
+        let assist_s = p.assist_time() as f64 / 1e9;
+        let background_s = (p.dedicated_mark_time() + p.fractional_mark_time()) as f64 / 1e9;
+        let idle_s = p.idle_mark_time() as f64 / 1e9;
         let stats = CycleStats {
             cycle: lock(&self.stats).len() as u64 + 1,
             start_s: (start.t0 - self.epoch).as_secs_f64(),
             mark_s,
             heap_before: start.heap_before,
             heap_peak: self.counters.peak_live.load(Relaxed),
-            heap_after: self.marker.bytes_marked.load(Relaxed),
+            heap_after: self.marker.bytes_marked(),
             heap_goal: start.goal,
             trigger: start.trigger,
-            heap_scan_work: self.marker.heap_scan_work.load(Relaxed),
-            stack_scan_work: self.marker.stack_scan_work.load(Relaxed),
-            globals_scan_work: self.marker.globals_scan_work.load(Relaxed),
+            heap_scan_work: self.marker.heap_scan_work(),
+            stack_scan_work: self.marker.stack_scan_work(),
+            globals_scan_work: self.marker.globals_scan_work(),
             assist_s,
             background_s,
-            idle_s: 0.0,
-            utilization: (assist_s + background_s) / (mark_s * self.procs as f64).max(1e-9),
-            assists_parked: self.assists.parks.swap(0, Relaxed),
+            idle_s,
+            utilization: (assist_s + background_s + idle_s)
+                / (mark_s * self.procs as f64).max(1e-9),
+            assists_parked: self.assists.take_parks(),
             assists: self.counters.assists.load(Relaxed),
             park_p50_s,
             park_p99_s,

@@ -256,3 +256,93 @@ impl Inner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The wake-ups themselves. A wake-up that does not come shows as a
+    //! hang: `wait_for_work` with no work never returns on its own, and a
+    //! turn an hour away does not come during a test.
+    use super::*;
+    use std::sync::Arc;
+
+    fn spin_until(cond: impl Fn() -> bool) {
+        while !cond() {
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn an_enlist_wakes_a_worker_waiting_for_work() {
+        let w = Arc::new(Wakeups::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let t = {
+            let (w, stop) = (w.clone(), stop.clone());
+            std::thread::spawn(move || w.wait_for_work(|| false, &stop))
+        };
+        spin_until(|| w.waiting.load(SeqCst) == 1);
+        w.enlist_worker();
+        t.join().unwrap();
+        assert_eq!(w.waiting.load(SeqCst), 0);
+        // With nobody waiting, an enlist is a fence and a load.
+        w.enlist_worker();
+        assert_eq!(lock(&w.state).enlisted, 1);
+    }
+
+    #[test]
+    fn published_work_keeps_a_worker_awake() {
+        let w = Wakeups::default();
+        let stop = AtomicBool::new(false);
+        // The sleeper's look after counting itself sees the work.
+        w.wait_for_work(|| true, &stop);
+        assert_eq!(w.waiting.load(SeqCst), 0);
+    }
+
+    #[test]
+    fn the_end_of_the_cycle_wakes_every_worker() {
+        let w = Arc::new(Wakeups::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let far = Instant::now() + Duration::from_secs(3600);
+        let sleepers: Vec<_> = (0..2)
+            .map(|i| {
+                let (w, stop) = (w.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    if i == 0 {
+                        w.wait_for_work(|| false, &stop)
+                    } else {
+                        w.wait_for_turn(Some(far), &stop)
+                    }
+                })
+            })
+            .collect();
+        spin_until(|| w.waiting.load(SeqCst) == 1);
+        stop.store(true, SeqCst);
+        w.wake_all();
+        for s in sleepers {
+            s.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_completion_signal_waits_for_the_driver() {
+        let w = Wakeups::default();
+        // Sent before the driver waits: the wait returns without timing out
+        // (a time-out would call the completion test).
+        w.signal_mark_done();
+        w.wait_mark_done(|| panic!("the signal was lost"));
+        // The first wait of a cycle returns at once.
+        w.start_cycle();
+        w.wait_mark_done(|| panic!("the cycle's first check was lost"));
+        assert!(!lock(&w.state).mark_done, "each wait consumes the signal");
+    }
+
+    #[test]
+    fn only_the_last_drain_to_end_is_last() {
+        let w = Wakeups::default();
+        w.drain_started();
+        w.drain_started();
+        assert_eq!(w.active(), 2);
+        assert!(!w.drain_finished());
+        assert!(w.drain_finished());
+        assert_eq!(w.active(), 0);
+    }
+}
