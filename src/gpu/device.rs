@@ -467,10 +467,15 @@ impl GpuContext {
     /// `required_limits: adapter.limits()` (wgpu's defaults allow 8 storage
     /// buffers per stage; the scan kernel binds [`STORAGE_BINDINGS_NEEDED`]),
     /// and with [`wgpu::Features::SUBGROUP`] for the faster scan kernel
-    /// where the adapter has it (without it the portable kernel runs). No
-    /// error handler is installed: see "Sharing the application's device"
-    /// in the module documentation, [`GpuContext::install_error_handlers`]
-    /// and [`GpuContext::note_device_lost`].
+    /// where the adapter has it (without it the portable kernel runs). The
+    /// storage binding and buffer sizes (`max_storage_buffer_binding_size`,
+    /// `max_buffer_size`) bound how large a heap the device can mirror, not
+    /// whether the kernels run: a heap too large for them is a
+    /// [`GpuError::HeapTooLarge`] naming the array when its mirror is made
+    /// (and [`GpuScan`](super::GpuScan) marks it on the CPU). No error
+    /// handler is installed: see "Sharing the application's device" in the
+    /// module documentation, [`GpuContext::install_error_handlers`] and
+    /// [`GpuContext::note_device_lost`].
     ///
     /// # Errors
     /// [`GpuError::MissingLimit`] naming the first limit below what the
