@@ -15,10 +15,12 @@
 //!
 //! [`Inner::with_world_stopped`] raises `stw_pending`, then takes the mutator
 //! list, the drain gate (exclusively) and every mutator's lock. A mutator
-//! polls the flag at each operation's safepoint and waits on `stw_done`
+//! checks the flag at each operation's safepoint and waits on `stw_done`
 //! until the stop is over (a condition variable, not a spin), so the driver
-//! is not starved of their locks; a background worker's drain sees the flag
-//! through its `preempt_requested` hook and leaves the gate.
+//! is not starved of their locks. Drains see the flag through their
+//! `preempt_requested` hooks and return within an object's scan: a
+//! background worker's, which holds the gate, and an assist's, which holds
+//! its mutator's lock.
 
 use super::{lock, Collector, Inner, MutatorLocal, MutatorShared};
 use crate::heap::{SweepCounts, WORD_BYTES};
