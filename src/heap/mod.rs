@@ -308,6 +308,9 @@ pub struct Heap {
     /// One descriptor per object, its three words side by side so a marker
     /// pays one cache miss, not three, to learn an object's extent.
     objects: Box<[ObjCell]>,
+    /// What the allocator keeps per object, apart from the descriptors so
+    /// that marking's descriptor reads stay 12 bytes an object.
+    meta: Box<[ObjMeta]>,
     slots: Box<[AtomicU32]>,
     /// Packed bump pointers: objects allocated in the high 32 bits, slots in
     /// the low 32 bits, so both move in one compare-and-swap.
@@ -325,17 +328,12 @@ pub struct Heap {
     spans: span::Spans,
 }
 
-/// The stored form of an [`ObjDesc`], with what the allocator keeps: the
-/// slots reserved for the object's index for life, and its generation.
+/// The stored form of an [`ObjDesc`].
 #[derive(Debug, Default)]
 struct ObjCell {
     slot_start: AtomicU32,
     nslots: AtomicU32,
     size: AtomicU32,
-    /// Slots reserved at `slot_start` (at least `nslots`).
-    cap: AtomicU32,
-    /// Allocations of this index so far (0: never allocated).
-    generation: AtomicU32,
 }
 
 impl ObjCell {
@@ -344,10 +342,31 @@ impl ObjCell {
             slot_start: AtomicU32::new(slot_start),
             nslots: AtomicU32::new(nslots),
             size: AtomicU32::new(size),
-            cap: AtomicU32::new(nslots),
+        }
+    }
+}
+
+/// What the allocator keeps of an object index (see `span`).
+#[derive(Debug, Default)]
+struct ObjMeta {
+    /// Slots reserved at the object's `slot_start`, for life (at least its
+    /// `nslots`).
+    cap: AtomicU32,
+    /// Allocations of this index so far (0: never allocated).
+    generation: AtomicU32,
+}
+
+impl ObjMeta {
+    fn allocated(cap: u32) -> ObjMeta {
+        ObjMeta {
+            cap: AtomicU32::new(cap),
             generation: AtomicU32::new(1),
         }
     }
+}
+
+fn default_boxed<T: Default>(n: usize) -> Box<[T]> {
+    std::iter::repeat_with(T::default).take(n).collect()
 }
 
 fn atomic_zeroed(n: usize) -> Box<[AtomicU32]> {
@@ -405,9 +424,8 @@ impl Heap {
     pub fn new(config: HeapConfig) -> Heap {
         Heap {
             config,
-            objects: std::iter::repeat_with(ObjCell::default)
-                .take(config.max_objects as usize)
-                .collect(),
+            objects: default_boxed(config.max_objects as usize),
+            meta: default_boxed(config.max_objects as usize),
             slots: atomic_zeroed(config.max_slots as usize),
             bump: AtomicU64::new(0),
             allocated_bytes: AtomicU64::new(0),
@@ -466,11 +484,12 @@ impl Heap {
                     c.slot_start.store(slots, Relaxed);
                     c.nslots.store(nslots, Relaxed);
                     c.size.store(size, Relaxed);
-                    c.cap.store(nslots, Relaxed);
+                    let meta = &self.meta[objs as usize];
+                    meta.cap.store(nslots, Relaxed);
                     // Allocated before its generation says so: a sweep that
                     // sees the generation sees the object allocated.
                     self.spans.set_bumped(objs);
-                    c.generation.fetch_add(1, Release);
+                    meta.generation.fetch_add(1, Release);
                     self.allocated_bytes.fetch_add(size.into(), Relaxed);
                     return Ok(ObjRef(objs));
                 }
@@ -683,6 +702,11 @@ impl Heap {
             bytes += u64::from(sz);
         }
         cells.extend(std::iter::repeat_with(ObjCell::default).take(extra.max_objects as usize));
+        let meta: Box<[ObjMeta]> = objects
+            .iter()
+            .map(|&(_, ns)| ObjMeta::allocated(ns))
+            .chain(std::iter::repeat_with(ObjMeta::default).take(extra.max_objects as usize))
+            .collect();
         let used_slots = slots.len();
         let slots: Box<[AtomicU32]> = slots
             .into_iter()
@@ -716,6 +740,7 @@ impl Heap {
                 globals: globals.len(),
             },
             objects: cells.into_boxed_slice(),
+            meta,
             slots,
             bump: AtomicU64::new(((n as u64) << 32) | used_slots as u64),
             allocated_bytes: AtomicU64::new(bytes),

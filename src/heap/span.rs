@@ -379,9 +379,9 @@ impl Heap {
             match self.bump.compare_exchange_weak(cur, next, AcqRel, Relaxed) {
                 Ok(_) => {
                     for i in 0..n {
-                        let c = &self.objects[(first + i) as usize];
-                        c.slot_start.store(slots + i * cap, Relaxed);
-                        c.cap.store(cap, Relaxed);
+                        let o = (first + i) as usize;
+                        self.objects[o].slot_start.store(slots + i * cap, Relaxed);
+                        self.meta[o].cap.store(cap, Relaxed);
                     }
                     let s = first / SPAN_OBJECTS;
                     let st = &self.spans.states[s as usize];
@@ -402,7 +402,7 @@ impl Heap {
         let found = {
             let mut free = lock(&self.spans.large_free);
             let fits = |&o: &u32| {
-                let cap = self.objects[o as usize].cap.load(Relaxed);
+                let cap = self.meta[o as usize].cap.load(Relaxed);
                 cap >= nslots && cap / 2 <= nslots
             };
             free.iter().position(fits).map(|i| free.swap_remove(i))
@@ -436,7 +436,7 @@ impl Heap {
         }
         c.nslots.store(nslots, Relaxed);
         c.size.store(size, Relaxed);
-        if c.generation.fetch_add(1, Release) > 0 {
+        if self.meta[obj as usize].generation.fetch_add(1, Release) > 0 {
             self.spans.reused_objects.fetch_add(1, Relaxed);
         }
         self.object_cards.note(obj as usize);
@@ -525,7 +525,7 @@ impl Heap {
                 let obj = first + bits.trailing_zeros();
                 bits &= bits - 1;
                 bytes += u64::from(self.free_object(obj));
-                if self.objects[obj as usize].cap.load(Relaxed) > MAX_SMALL_SLOTS {
+                if self.meta[obj as usize].cap.load(Relaxed) > MAX_SMALL_SLOTS {
                     large.push(obj);
                 }
             }
@@ -556,11 +556,11 @@ impl Heap {
         let mut eligible = 0u64;
         let mut min_cap = u32::MAX;
         for obj in first..end {
-            let c = &self.objects[obj as usize];
-            let cap = c.cap.load(Relaxed);
+            let m = &self.meta[obj as usize];
+            let cap = m.cap.load(Relaxed);
             // Holes (indices skipped to align a carved span) were never
             // allocated; large objects are reused through their own list.
-            if c.generation.load(Acquire) > 0 && cap <= MAX_SMALL_SLOTS {
+            if m.generation.load(Acquire) > 0 && cap <= MAX_SMALL_SLOTS {
                 eligible |= 1 << (obj - first);
                 min_cap = min_cap.min(cap);
             }
@@ -614,7 +614,7 @@ impl Heap {
     /// generation changed points to a different object than it did.
     pub fn generation(&self, obj: ObjRef) -> Result<u32, HeapError> {
         self.check(obj)?;
-        Ok(self.objects[obj.0 as usize].generation.load(Relaxed))
+        Ok(self.meta[obj.0 as usize].generation.load(Relaxed))
     }
 }
 
