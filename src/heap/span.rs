@@ -165,6 +165,13 @@ impl SpanState {
         }
     }
 
+    /// The class of a carved span; `None` for a bump span, whose class the
+    /// sweep decides each time.
+    fn carved_class(&self) -> Option<usize> {
+        let c = self.class.load(Acquire);
+        (c != NO_CLASS && c & CARVED != 0).then(|| usize::from(c & !CARVED))
+    }
+
     fn free(&self) -> u64 {
         self.eligible.load(Acquire) & !self.alloc.load(Acquire)
     }
@@ -450,7 +457,7 @@ impl Heap {
     pub fn start_sweep(&self) {
         let spans = &self.spans;
         spans.sweepgen.fetch_add(2, AcqRel);
-        let carved = self.len().div_ceil(SPAN_OBJECTS) as usize;
+        let in_use = self.len().div_ceil(SPAN_OBJECTS) as usize;
         let mut central: Vec<_> = spans.central.iter().map(lock).collect();
         for c in central.iter_mut() {
             c.partial.clear();
@@ -458,18 +465,13 @@ impl Heap {
         }
         let mut bump = lock(&spans.unswept_bump);
         bump.clear();
-        for (s, st) in spans.states[..carved].iter().enumerate() {
+        for (s, st) in spans.states[..in_use].iter().enumerate() {
             st.alloc_at_mark.store(st.alloc.load(Acquire), Release);
-            let carved_class = st.class.load(Acquire);
-            if carved_class != NO_CLASS && carved_class & CARVED != 0 {
-                central[usize::from(carved_class & !CARVED)]
-                    .unswept
-                    .push(s as u32);
-            } else {
-                bump.push(s as u32);
+            match st.carved_class() {
+                Some(class) => central[class].unswept.push(s as u32),
+                None => bump.push(s as u32),
             }
         }
-        // Large objects on the free list stay free; nothing else to do.
     }
 
     /// Sweeps one span that still needs it (the background sweeper's step,
@@ -538,8 +540,7 @@ impl Heap {
                 lock(&spans.large_free).extend(large);
             }
         }
-        let class = st.class.load(Acquire);
-        if class == NO_CLASS || class & CARVED == 0 {
+        if st.carved_class().is_none() {
             self.classify_bump_span(s);
         }
         st.sweepgen.store(sg, Release);
