@@ -247,8 +247,9 @@ fn auto_skips_a_gpu_that_never_pays() {
 }
 
 /// With a fixed, small threshold the frontier of a random graph starts
-/// narrow (a few roots: CPU), widens (GPU), and narrows at the end (CPU):
-/// both hand-offs happen and the result stays exact.
+/// narrow (a few roots: CPU) and widens (GPU): both hand-offs happen and the
+/// result stays exact. (A stop-the-world batch has no budget, so the GPU
+/// takes the narrow end of the mark too, within its one batch.)
 #[test]
 fn auto_hands_off_both_ways_and_stays_exact() {
     let Some(gpu) = gpu_scan(GpuScanOptions {
@@ -283,7 +284,7 @@ fn auto_hands_off_both_ways_and_stays_exact() {
             match shape {
                 Shape::List => assert_eq!(s.gpu_scan_work, 0, "a chain never widens"),
                 Shape::Random | Shape::Tree => {
-                    assert!(s.handoffs_to_cpu >= 2 && s.handoffs_to_gpu >= 1, "{s:?}");
+                    assert!(s.handoffs_to_cpu >= 1 && s.handoffs_to_gpu >= 1, "{s:?}");
                     let f = s.gpu_scan_fraction();
                     assert!(f > 0.5 && f < 1.0, "{s:?}");
                 }
@@ -376,12 +377,17 @@ fn drain_n_honours_its_budget_within_one_level() {
     let mut total = 0;
     let mut budget_stops = 0;
     for ask in [1, 100, 2_000, 8_005, 50_000, 200_000, 30_000, 1_000] {
-        let before = counters(&m);
+        let before = counters(&m) + gcw.heap_scan_work();
         let batches = gpu.stats().batches;
-        let done = gpu.drain_n(&m, &mut gcw, ask, &NoHooks);
+        let done = m.drain_n_with(&mut gcw, ask, &NoHooks, &gpu);
         // What drain_n returns is exactly what reached the marker's counters
-        // (and what a caller would credit).
-        assert_eq!(done, counters(&m) - before, "ask {ask}");
+        // or waits in the worker's cache to be flushed (and what a caller
+        // would credit).
+        assert_eq!(
+            done,
+            counters(&m) + gcw.heap_scan_work() - before,
+            "ask {ask}"
+        );
         total += done;
         assert!(done >= ask, "asked {ask}, did {done}");
         if gpu.stats().batches > batches {
@@ -401,10 +407,11 @@ fn drain_n_honours_its_budget_within_one_level() {
     }
     assert!(budget_stops >= 6, "{budget_stops}");
     // Run out of work: less than asked, and everything.
-    let rest = gpu.drain_n(&m, &mut gcw, i64::MAX, &NoHooks);
+    let rest = m.drain_n_with(&mut gcw, i64::MAX, &NoHooks, &gpu);
     total += rest;
     assert!(!gpu.has_pending_work());
     m.dispose(&mut gcw);
+    assert!(gpu.settle(&m));
     assert_eq!(total, reach.heap_scan_work + reach.root_scan_work);
     assert_eq!(check_exact(m.bits(), &reach), Ok(()));
     assert_eq!(m.bytes_marked(), reach.bytes);
@@ -463,13 +470,14 @@ fn gpu_credit_wakes_a_parked_assist() {
             std::thread::yield_now();
         }
         let mut gcw = GcWork::new();
-        gpu.drain(
-            &m,
+        m.drain_with(
             &mut gcw,
             DrainFlags::NO_BLOCK | DrainFlags::FLUSH_BG_CREDIT,
             &hooks,
+            &gpu,
         );
         m.dispose(&mut gcw);
+        assert!(gpu.settle(&m));
         parked.join().unwrap()
     });
     assert_eq!(outcome, ParkOutcome::Woken);
@@ -525,12 +533,13 @@ fn device_lost_mid_mark_finishes_exactly_on_the_cpu() {
     let mut gcw = GcWork::new();
     let mut total = 0;
     for _ in 0..3 {
-        total += gpu.drain_n(&m, &mut gcw, 40_000, &NoHooks);
+        total += m.drain_n_with(&mut gcw, 40_000, &NoHooks, &gpu);
     }
     assert!(gpu.has_pending_work());
     gpu.inject_device_lost_after(0);
-    gpu.drain(&m, &mut gcw, DrainFlags::NO_BLOCK, &NoHooks);
+    m.drain_with(&mut gcw, DrainFlags::NO_BLOCK, &NoHooks, &gpu);
     m.dispose(&mut gcw);
+    assert!(gpu.settle(&m));
     assert!(gpu.is_dead() && !gpu.has_pending_work());
     assert_eq!(check_exact(m.bits(), &reach), Ok(()));
     assert_eq!(m.bytes_marked(), reach.bytes);
@@ -551,7 +560,7 @@ fn host_shades_during_gpu_marking_are_neither_lost_nor_counted_twice() {
     let reach = reachable(&heap);
     let mut gcw = GcWork::new();
     // About half of the heap's scan work on the GPU, not yet merged.
-    gpu.drain_n(&m, &mut gcw, reach.heap_scan_work / 2, &NoHooks);
+    m.drain_n_with(&mut gcw, reach.heap_scan_work / 2, &NoHooks, &gpu);
     assert!(gpu.has_pending_work());
     // Shade reachable objects the host has not marked: some the GPU has.
     let mut shaded = 0;
@@ -562,8 +571,9 @@ fn host_shades_during_gpu_marking_are_neither_lost_nor_counted_twice() {
         }
     }
     assert!(shaded > 100, "{shaded}");
-    gpu.drain(&m, &mut gcw, DrainFlags::NO_BLOCK, &NoHooks);
+    m.drain_with(&mut gcw, DrainFlags::NO_BLOCK, &NoHooks, &gpu);
     m.dispose(&mut gcw);
+    assert!(gpu.settle(&m));
     let s = gpu.stats();
     assert!(
         s.duplicates > 0,
@@ -699,11 +709,11 @@ fn concurrent_round(gpu: &GpuScan, spec: ShapeSpec) {
         s.spawn(|| {
             for _ in 0..3 {
                 let mut gcw = GcWork::new();
-                gpu.drain(
-                    &m,
+                m.drain_with(
                     &mut gcw,
                     DrainFlags::NO_BLOCK | DrainFlags::FLUSH_BG_CREDIT,
                     &Credit(&credit),
+                    gpu,
                 );
                 m.dispose(&mut gcw);
             }
@@ -712,7 +722,7 @@ fn concurrent_round(gpu: &GpuScan, spec: ShapeSpec) {
         s.spawn(|| {
             for _ in 0..6 {
                 let mut gcw = GcWork::new();
-                gpu.drain_n(&m, &mut gcw, 20_000, &NoHooks);
+                m.drain_n_with(&mut gcw, 20_000, &NoHooks, gpu);
                 m.dispose(&mut gcw);
             }
         });
@@ -724,13 +734,14 @@ fn concurrent_round(gpu: &GpuScan, spec: ShapeSpec) {
                     m.shade(ObjRef(obj), &mut gcw);
                 }
             }
-            gpu.drain_n(&m, &mut gcw, 1, &NoHooks);
+            m.drain_n_with(&mut gcw, 1, &NoHooks, gpu);
             m.dispose(&mut gcw);
         });
     });
     let mut gcw = GcWork::new();
-    gpu.drain(&m, &mut gcw, DrainFlags::NO_BLOCK, &NoHooks);
+    m.drain_with(&mut gcw, DrainFlags::NO_BLOCK, &NoHooks, gpu);
     m.dispose(&mut gcw);
+    assert!(gpu.settle(&m));
     let what = format!(
         "{spec:?} on {} ({:?})",
         gpu.policy(),

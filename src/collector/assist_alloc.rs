@@ -129,8 +129,8 @@ impl Mutator {
         l.wb.flush(&inner.marker, &mut l.gcw);
         let hooks = AssistHooks { inner };
         let done = inner
-            .backend
-            .drain_n(&inner.marker, &mut l.gcw, scan_work, &hooks);
+            .marker
+            .drain_n_with(&mut l.gcw, scan_work, &hooks, &*inner.backend);
         credit.add_bytes(credit_for_work(done, r));
         // Make what the drain left grey visible to the workers.
         inner.marker.dispose(&mut l.gcw);

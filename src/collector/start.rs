@@ -246,6 +246,10 @@ impl Inner {
             self.counters.peak_live.store(live, Relaxed);
             (live, trigger, swept)
         });
+        // The backend readies itself for the phase (a GPU uploads what the
+        // mutators changed) with the world running, as the first drains
+        // would; they wait for it.
+        self.backend.phase_start(&self.marker);
         CycleStart {
             kind,
             t0,

@@ -10,7 +10,9 @@
 //! (Go's `goto top`), and marking goes on while that work is drained.
 //! Otherwise the world is stopped and everything is checked again, exactly:
 //! every barrier buffer, work cache, global list, root job and backend
-//! queue. Only if all are empty does the cycle end, still under that stop
+//! queue. Only if all are empty, and the backend has settled its marks into
+//! the bitmap (a GPU's one merge of the cycle), does the cycle end, still
+//! under that stop
 //! (Go's `gcMarkTermination`): blackening off, parked assists woken, the
 //! barrier off, the pacer's `end_cycle` feedback, the live heap reset to
 //! what was marked, the [`MarkTermination`] hook, and the sweep started
@@ -137,6 +139,11 @@ impl Inner {
                     again |= self.flush_mutator(l);
                 }
                 if again || self.has_mark_work() {
+                    return None;
+                }
+                // The backend's marks into the bitmap (a GPU's merge); a
+                // device lost there has greyed them again on the host.
+                if !self.backend.settle(&self.marker) {
                     return None;
                 }
                 Some(self.mark_termination(kind, locals))

@@ -188,7 +188,7 @@ impl Inner {
         if mode == MarkWorkerMode::Fractional {
             flags |= DrainFlags::FRACTIONAL;
         }
-        self.backend.drain(&self.marker, gcw, flags, &hooks);
+        self.marker.drain_with(gcw, flags, &hooks, &*self.backend);
         self.marker.dispose(gcw);
         self.drain_done();
         drop(gate);

@@ -4,9 +4,13 @@
 //! A batch is a single compute pass:
 //!
 //! ```text
-//! advance, scan(indirect), advance, scan(indirect), ..., advance   (max_levels scans)
+//! [inbox]  advance, scan(indirect), advance, scan(indirect), ..., advance   (max_levels scans)
 //! copy ctl -> ctl_staging ; submit ; map ctl_staging
 //! ```
+//!
+//! `inbox` runs only when the host has sent objects to the device inbox
+//! ([`HeapMirror::push_inbox`]): it shades them into the GPU's bitmap and
+//! queues the ones it wins, and the first `advance` adds those to the queue.
 //!
 //! `advance` decides on the GPU how many items the next scan takes (zero once
 //! the budget, the queue or the level count runs out), so the host never
@@ -28,17 +32,20 @@
 
 use super::device::GpuContext;
 use super::layout::{
-    CTL_BATCH_FIRST, CTL_BATCH_LAST, CTL_BUDGET_LO, CTL_BUFFER_WORDS, CTL_BYTES_LO, CTL_ITEMS_LO,
-    CTL_LEVELS_LEFT, CTL_LEVELS_RUN, CTL_LEVEL_START_LO, CTL_LOG, CTL_MARKED, CTL_OVERFLOW,
-    CTL_QUEUE_LEN, CTL_SCAN_LO, CTL_WORDS, LOG_WORDS_PER_LEVEL, OBJ_CHUNKS, QUEUE_CHUNKS,
-    SLOT_CHUNKS, TRACE_LEVELS,
+    CTL_BATCH_FIRST, CTL_BATCH_LAST, CTL_BUDGET_LO, CTL_BUFFER_WORDS, CTL_BYTES_LO, CTL_DUPS,
+    CTL_DUP_BYTES_LO, CTL_INBOX_LEN, CTL_ITEMS_LO, CTL_LEVELS_LEFT, CTL_LEVELS_RUN,
+    CTL_LEVEL_START_LO, CTL_LOG, CTL_MARKED, CTL_OVERFLOW, CTL_QUEUE_LEN, CTL_SCAN_LO, CTL_WORDS,
+    LOG_WORDS_PER_LEVEL, OBJ_CHUNKS, QUEUE_CHUNKS, SLOT_CHUNKS, TRACE_LEVELS,
 };
 use super::mirror::{Chunked, HeapMirror, PendingMap};
-use super::{shaders, GpuError, MAX_BATCH_LEVELS, SCAN_WORK_PER_SLOT};
+use super::{shaders, GpuError, MAX_BATCH_LEVELS, SCAN_WORK_PER_SLOT, WORKGROUP_SIZE};
 
 /// Storage buffers bound by one scan dispatch: control block, bitmap, and
 /// every chunk of the object table, slots and queue.
 pub(crate) const SCAN_STORAGE_BINDINGS: u32 = (2 + OBJ_CHUNKS + SLOT_CHUNKS + QUEUE_CHUNKS) as u32;
+
+/// Binding of the device inbox in `scan_inbox.wgsl` (after the scan's).
+const INBOX_BINDING: u32 = 19;
 
 /// What one batch did, read back from the GPU after it finished.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,6 +61,14 @@ pub struct BatchCounters {
     pub bytes_marked: u64,
     /// Grey items left in the GPU queue after the batch.
     pub queue_len: u64,
+    /// Objects the batch's inbox pass took from the device inbox.
+    pub inbox: u64,
+    /// Of those, the ones the GPU had marked already: the host's grey
+    /// copies, dropped there.
+    pub duplicates: u64,
+    /// Sum of the duplicates' sizes: bytes the host and the GPU both
+    /// counted.
+    pub duplicate_bytes: u64,
     /// Levels that scanned at least one item.
     pub levels_run: u32,
     /// Scan work of the batch's last level (0 if no level ran): the batch
@@ -86,6 +101,8 @@ pub struct LevelSample {
 pub(crate) struct Pipelines {
     scan: wgpu::ComputePipeline,
     scan_bind: wgpu::BindGroup,
+    inbox: wgpu::ComputePipeline,
+    inbox_bind: wgpu::BindGroup,
     advance: wgpu::ComputePipeline,
     advance_bind: wgpu::BindGroup,
 }
@@ -149,6 +166,7 @@ impl Pipelines {
         ctl: &wgpu::Buffer,
         args: &wgpu::Buffer,
         marks: &wgpu::Buffer,
+        inbox: &wgpu::Buffer,
         objects: &Chunked,
         slots: &Chunked,
         queue: &Chunked,
@@ -193,6 +211,34 @@ impl Pipelines {
         };
         let scan = pipeline(device, ctx.scan_kernel(), scan_src, &scan_layout);
 
+        // Inbox: the scan's bindings less the slots, plus the inbox at 19.
+        let slot_bindings = 3 + OBJ_CHUNKS as u32..3 + (OBJ_CHUNKS + SLOT_CHUNKS) as u32;
+        let mut inbox_entries: Vec<wgpu::BindGroupLayoutEntry> = entries
+            .iter()
+            .filter(|e| !slot_bindings.contains(&e.binding))
+            .copied()
+            .collect();
+        inbox_entries.push(storage_entry(INBOX_BINDING, true));
+        let inbox_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("inbox"),
+            entries: &inbox_entries,
+        });
+        let mut inbox_bind_entries: Vec<wgpu::BindGroupEntry> = scan_entries
+            .iter()
+            .filter(|e| !slot_bindings.contains(&e.binding))
+            .cloned()
+            .collect();
+        inbox_bind_entries.push(wgpu::BindGroupEntry {
+            binding: INBOX_BINDING,
+            resource: inbox.as_entire_binding(),
+        });
+        let inbox_bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("inbox"),
+            layout: &inbox_layout,
+            entries: &inbox_bind_entries,
+        });
+        let inbox = pipeline(device, "scan_inbox", shaders::SCAN_INBOX, &inbox_layout);
+
         // Advance: params, ctl, args.
         let advance_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("level_advance"),
@@ -230,6 +276,8 @@ impl Pipelines {
         Pipelines {
             scan,
             scan_bind,
+            inbox,
+            inbox_bind,
             advance,
             advance_bind,
         }
@@ -301,6 +349,7 @@ impl HeapMirror {
         batch[at(CTL_LEVELS_LEFT)] = max_levels;
         batch[at(CTL_BUDGET_LO)] = budget_slots as u32;
         batch[at(CTL_BUDGET_LO) + 1] = (budget_slots >> 32) as u32;
+        batch[at(CTL_INBOX_LEN)] = self.inbox_len;
         self.ctx.queue.write_buffer(
             &self.ctl,
             u64::from(CTL_BATCH_FIRST) * 4,
@@ -320,6 +369,11 @@ impl HeapMirror {
                 timestamp_writes: None,
             });
             let trace = self.trace.as_ref();
+            if self.inbox_len > 0 {
+                pass.set_pipeline(&p.inbox);
+                pass.set_bind_group(0, &p.inbox_bind, &[]);
+                pass.dispatch_workgroups(self.inbox_len.div_ceil(WORKGROUP_SIZE), 1, 1);
+            }
             for level in 0..max_levels {
                 // Timestamp k starts level k; the one starting level
                 // TRACE_LEVELS (if the batch has it) ends the last traced one.
@@ -361,6 +415,7 @@ impl HeapMirror {
             self.ctx.queue.submit([encoder.finish()]);
         })?;
         self.in_flight = Some(PendingMap::start(&self.ctl_staging, readback_bytes));
+        self.inbox_len = 0;
         Ok(())
     }
 
@@ -390,6 +445,9 @@ impl HeapMirror {
             objects_marked: u64::from(ctl[CTL_MARKED as usize]),
             bytes_marked: u64_at(&ctl, CTL_BYTES_LO),
             queue_len: u64::from(ctl[CTL_QUEUE_LEN as usize]),
+            inbox: u64::from(ctl[CTL_INBOX_LEN as usize]),
+            duplicates: u64::from(ctl[CTL_DUPS as usize]),
+            duplicate_bytes: u64_at(&ctl, CTL_DUP_BYTES_LO),
             levels_run: ctl[CTL_LEVELS_RUN as usize],
             last_level_scan_work: u64_at(&ctl, CTL_SCAN_LO)
                 .saturating_sub(u64_at(&ctl, CTL_LEVEL_START_LO))

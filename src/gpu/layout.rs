@@ -7,8 +7,10 @@
 //! ## The control block (`ctl`, `CTL_WORDS` × `u32`, all atomics on the GPU, then the level log)
 //!
 //! Queue state lives on the GPU between batches; the host mirrors `HEAD` and
-//! `QUEUE_LEN` from each readback and writes `QUEUE_LEN` back when it pushes
-//! or takes items. Words from `CTL_BATCH_FIRST` on are reset by the host
+//! `QUEUE_LEN` from each readback and, when it pushes or takes items, writes
+//! back the whole queue state (`HEAD` .. `PUSHED`, as the final
+//! `level_advance` of a batch leaves it), which the inbox pass reads before
+//! the batch's first `level_advance`. Words from `CTL_BATCH_FIRST` on are reset by the host
 //! before each batch. 64-bit counters are `(lo, hi)` pairs updated with an
 //! add-with-carry on `lo` (`atomicAdd` returns the old value; a wrap bumps `hi`).
 
@@ -19,16 +21,12 @@ pub(crate) const CTL_HEAD: u32 = 0;
 /// Items queued from `HEAD` (including the level being scanned).
 pub(crate) const CTL_QUEUE_LEN: u32 = 1;
 /// Items in the level being scanned: ring `[HEAD, HEAD + CUR_LEN)`.
-#[allow(dead_code)] // used by the shaders; checked against them in a test
 pub(crate) const CTL_CUR_LEN: u32 = 2;
 /// Ring index where the level's pushes start (`HEAD + QUEUE_LEN`).
-#[allow(dead_code)] // used by the shaders; checked against them in a test
 pub(crate) const CTL_TAIL: u32 = 3;
 /// Ring slots free for the level's pushes (`capacity - QUEUE_LEN`).
-#[allow(dead_code)] // used by the shaders; checked against them in a test
 pub(crate) const CTL_FREE: u32 = 4;
 /// Items pushed by the level being scanned (atomic append cursor).
-#[allow(dead_code)] // used by the shaders; checked against them in a test
 pub(crate) const CTL_PUSHED: u32 = 5;
 /// First word reset by the host at batch start.
 pub(crate) const CTL_BATCH_FIRST: u32 = 6;
@@ -51,8 +49,15 @@ pub(crate) const CTL_LEVELS_RUN: u32 = 17;
 /// Batch scan work (slots; lo, hi at +1) when the batch's last planned level
 /// began: the last level's own scan work is `SCAN - LEVEL_START`.
 pub(crate) const CTL_LEVEL_START_LO: u32 = 18;
+/// Objects in the device inbox for the batch's shade pass
+/// (`scan_inbox.wgsl`), set by the host with the batch words.
+pub(crate) const CTL_INBOX_LEN: u32 = 20;
+/// Inbox objects the GPU had marked already (duplicates of its own greys).
+pub(crate) const CTL_DUPS: u32 = 21;
+/// Bytes of those duplicates (lo, hi at +1): what the host counted twice.
+pub(crate) const CTL_DUP_BYTES_LO: u32 = 22;
 /// Last word reset by the host at batch start.
-pub(crate) const CTL_BATCH_LAST: u32 = 19;
+pub(crate) const CTL_BATCH_LAST: u32 = 23;
 /// Words in the control block proper (padded to 128 bytes): what every
 /// batch reads back.
 pub(crate) const CTL_WORDS: u32 = 32;

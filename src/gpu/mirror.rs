@@ -41,8 +41,8 @@ use bytemuck::{Pod, Zeroable};
 use super::batch::{LevelSample, Pipelines};
 use super::device::GpuContext;
 use super::layout::{
-    Params, CTL_BUFFER_WORDS, CTL_HEAD, CTL_QUEUE_LEN, CTL_WORDS, OBJ_CHUNKS, QUEUE_CHUNKS,
-    SLOT_CHUNKS, TRACE_LEVELS,
+    Params, CTL_BUFFER_WORDS, CTL_CUR_LEN, CTL_FREE, CTL_HEAD, CTL_PUSHED, CTL_QUEUE_LEN, CTL_TAIL,
+    CTL_WORDS, OBJ_CHUNKS, QUEUE_CHUNKS, SLOT_CHUNKS, TRACE_LEVELS,
 };
 use super::{GpuError, GreyItem, OBLET_SLOTS, WORKGROUP_SIZE};
 
@@ -226,6 +226,11 @@ pub struct HeapMirror {
     pub(crate) ctl: wgpu::Buffer,
     pub(crate) ctl_staging: wgpu::Buffer,
     pub(crate) args: wgpu::Buffer,
+    /// The device inbox: objects the host greyed, shaded by the next
+    /// batch's inbox pass (`scan_inbox.wgsl`).
+    pub(crate) inbox: wgpu::Buffer,
+    /// Entries the inbox holds for the next batch.
+    pub(crate) inbox_len: u32,
     pub(crate) pipelines: Pipelines,
     /// Host copy of `ctl[HEAD]`.
     pub(crate) head: u32,
@@ -343,7 +348,7 @@ impl HeapMirror {
         };
 
         let device = &ctx.device;
-        let (params_buf, marks, ctl, ctl_staging, args, trace) =
+        let (params_buf, marks, ctl, ctl_staging, args, inbox, trace) =
             ctx.scoped("control buffers", || {
                 // Uniform block, rewritten by set_watermark.
                 let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
@@ -390,8 +395,15 @@ impl HeapMirror {
                     usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::INDIRECT,
                     mapped_at_creation: false,
                 });
+                // The inbox: written by the host, read by the inbox pass.
+                let inbox = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("inbox"),
+                    size: u64::from(inbox_capacity(capacity.max_objects)) * 4,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
                 let trace = ctx.trace_levels.then(|| LevelTrace::new(device));
-                (params_buf, marks, ctl, ctl_staging, args, trace)
+                (params_buf, marks, ctl, ctl_staging, args, inbox, trace)
             })?;
 
         let pipelines = ctx.scoped("pipelines", || {
@@ -401,6 +413,7 @@ impl HeapMirror {
                 &ctl,
                 &args,
                 &marks,
+                &inbox,
                 &objects,
                 &slots,
                 &queue,
@@ -420,6 +433,8 @@ impl HeapMirror {
             ctl,
             ctl_staging,
             args,
+            inbox,
+            inbox_len: 0,
             pipelines,
             head: 0,
             queue_len: 0,
@@ -534,14 +549,8 @@ impl HeapMirror {
         self.no_batch_in_flight()?;
         self.head = 0;
         self.queue_len = 0;
-        // HEAD and QUEUE_LEN are adjacent; the per-level words are reset by
-        // the final advance of every batch (layout.rs).
-        debug_assert_eq!(CTL_QUEUE_LEN, CTL_HEAD + 1);
-        self.ctx.queue.write_buffer(
-            &self.ctl,
-            u64::from(CTL_HEAD) * 4,
-            bytemuck::cast_slice(&[0u32, 0u32]),
-        );
+        self.inbox_len = 0;
+        self.write_queue_state();
         self.ctx.check_health()
     }
 
@@ -698,7 +707,56 @@ impl HeapMirror {
         self.queue
             .write(&self.ctx.queue, 0, bytemuck::cast_slice(b));
         self.queue_len += n as u32;
-        self.write_queue_len();
+        self.write_queue_state();
+        self.ctx.check_health()
+    }
+
+    /// Objects in the inbox for the next batch.
+    pub fn inbox_len(&self) -> u32 {
+        self.inbox_len
+    }
+
+    /// Objects the inbox can take before the next batch.
+    pub fn inbox_room(&self) -> u32 {
+        inbox_capacity(self.capacity.max_objects) - self.inbox_len
+    }
+
+    /// Sends objects the host has greyed (marked in its own bitmap) to the
+    /// device inbox. The next batch shades them first: each one whose GPU
+    /// mark bit was clear is marked and queued there; the others were the
+    /// GPU's already and are counted as duplicates
+    /// ([`crate::gpu::BatchCounters::duplicates`]). See `scan_inbox.wgsl`.
+    ///
+    /// # Errors
+    /// [`GpuError::OutOfRange`] for an object at or above the watermark or
+    /// more objects than [`HeapMirror::inbox_room`] (nothing is sent then),
+    /// [`GpuError::BatchInFlight`] between [`HeapMirror::submit_batch`] and
+    /// [`HeapMirror::finish_batch`].
+    pub fn push_inbox(&mut self, objects: &[u32]) -> Result<(), GpuError> {
+        self.no_batch_in_flight()?;
+        if let Some(&obj) = objects.iter().find(|&&o| o >= self.params.watermark) {
+            return Err(GpuError::OutOfRange {
+                what: format!(
+                    "inbox object {obj} at or above the watermark {}",
+                    self.params.watermark
+                ),
+            });
+        }
+        if objects.len() as u64 > u64::from(self.inbox_room()) {
+            return Err(GpuError::OutOfRange {
+                what: format!(
+                    "{} inbox objects with room for {}",
+                    objects.len(),
+                    self.inbox_room()
+                ),
+            });
+        }
+        self.ctx.queue.write_buffer(
+            &self.inbox,
+            u64::from(self.inbox_len) * 4,
+            bytemuck::cast_slice(objects),
+        );
+        self.inbox_len += objects.len() as u32;
         self.ctx.check_health()
     }
 
@@ -727,7 +785,7 @@ impl HeapMirror {
         })?;
         let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
         self.queue_len -= n as u32;
-        self.write_queue_len();
+        self.write_queue_state();
         self.ctx.check_health()?;
         Ok(words.chunks_exact(2).map(|w| (w[0], w[1])).collect())
     }
@@ -760,11 +818,24 @@ impl HeapMirror {
         Ok(())
     }
 
-    fn write_queue_len(&self) {
+    /// Writes the queue state the host changed (`HEAD` .. `PUSHED`) as the
+    /// final `level_advance` of a batch leaves it: no level planned, the
+    /// tail and free room after the queued items. The inbox pass reads
+    /// `TAIL` and `FREE` before any `level_advance` of its batch.
+    fn write_queue_state(&self) {
+        let cap = self.params.queue_cap;
+        let tail = ((u64::from(self.head) + u64::from(self.queue_len)) % u64::from(cap)) as u32;
+        let mut words = [0u32; (CTL_PUSHED - CTL_HEAD + 1) as usize];
+        words[(CTL_HEAD - CTL_HEAD) as usize] = self.head;
+        words[(CTL_QUEUE_LEN - CTL_HEAD) as usize] = self.queue_len;
+        words[(CTL_CUR_LEN - CTL_HEAD) as usize] = 0;
+        words[(CTL_TAIL - CTL_HEAD) as usize] = tail;
+        words[(CTL_FREE - CTL_HEAD) as usize] = cap - self.queue_len;
+        words[(CTL_PUSHED - CTL_HEAD) as usize] = 0;
         self.ctx.queue.write_buffer(
             &self.ctl,
-            u64::from(CTL_QUEUE_LEN) * 4,
-            bytemuck::bytes_of(&self.queue_len),
+            u64::from(CTL_HEAD) * 4,
+            bytemuck::cast_slice(&words),
         );
     }
 
@@ -803,6 +874,17 @@ impl HeapMirror {
         })?;
         map_read(ctx, &staging, bytes)
     }
+}
+
+/// Entries of the device inbox: enough for a burst of host greys (roots,
+/// a barrier flush, a hand-off's worth) between two batches, at 4 bytes
+/// each; a larger burst waits on the host for the next batch.
+pub const INBOX_ITEMS: u32 = 1 << 20;
+
+/// The inbox of a mirror for `max_objects` objects: no larger than the
+/// objects it could hold.
+fn inbox_capacity(max_objects: u32) -> u32 {
+    INBOX_ITEMS.min(max_objects.max(1))
 }
 
 /// A requested map of a staging buffer, completed by [`PendingMap::wait`].

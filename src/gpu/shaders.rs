@@ -18,6 +18,11 @@ pub(crate) const SCAN_SUBGROUP: &str = concat!(
     include_str!("../../shaders/scan_common.wgsl"),
     include_str!("../../shaders/scan_subgroup.wgsl")
 );
+/// The inbox pass: shades the greys the host pushed, first in a batch.
+pub(crate) const SCAN_INBOX: &str = concat!(
+    include_str!("../../shaders/scan_common.wgsl"),
+    include_str!("../../shaders/scan_inbox.wgsl")
+);
 /// Single-invocation kernel between levels: consume, plan, write indirect args.
 pub(crate) const LEVEL_ADVANCE: &str = include_str!("../../shaders/level_advance.wgsl");
 
@@ -71,6 +76,7 @@ mod tests {
         for embedded in [
             super::SCAN_WORKGROUP,
             super::SCAN_SUBGROUP,
+            super::SCAN_INBOX,
             super::LEVEL_ADVANCE,
         ] {
             assert!(files.iter().any(|(_, s)| s == embedded));
@@ -97,6 +103,7 @@ mod tests {
         let largest = [
             super::SCAN_WORKGROUP,
             super::SCAN_SUBGROUP,
+            super::SCAN_INBOX,
             super::LEVEL_ADVANCE,
         ]
         .iter()
@@ -137,6 +144,9 @@ mod tests {
             ("CTL_BYTES_LO", CTL_BYTES_LO),
             ("CTL_LEVELS_RUN", CTL_LEVELS_RUN),
             ("CTL_LEVEL_START_LO", CTL_LEVEL_START_LO),
+            ("CTL_INBOX_LEN", CTL_INBOX_LEN),
+            ("CTL_DUPS", CTL_DUPS),
+            ("CTL_DUP_BYTES_LO", CTL_DUP_BYTES_LO),
             ("CTL_LOG", CTL_LOG),
             ("LOG_WORDS_PER_LEVEL", LOG_WORDS_PER_LEVEL),
             ("TRACE_LEVELS", TRACE_LEVELS),

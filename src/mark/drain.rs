@@ -42,6 +42,7 @@
 use super::bits::MarkBits;
 use super::work::{GcWork, GreyItem, WorkLists};
 use crate::heap::{Heap, ObjDesc, ObjRef, Stack, WORD_BYTES};
+use crate::scan::{Budget, CpuScan, ScanBackend, Step};
 use bitflags::bitflags;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::{Arc, RwLock};
@@ -226,15 +227,6 @@ impl Marker {
     /// [`GcWork::bytes_marked`].
     pub fn bytes_marked(&self) -> u64 {
         self.bytes_marked.load(Relaxed)
-    }
-
-    /// Adds heap scan work and marked bytes done outside the drains (a scan
-    /// backend's device batch) to the phase's counters.
-    #[cfg_attr(not(feature = "gpu"), allow(dead_code))] // the GPU backend's
-    pub(crate) fn add_scanned(&self, heap_scan_work: u64, bytes_marked: u64) {
-        self.heap_scan_work
-            .fetch_add(heap_scan_work as i64, Relaxed);
-        self.bytes_marked.fetch_add(bytes_marked, Relaxed);
     }
 
     /// Takes back counted work whose results were lost or counted twice (a
@@ -466,21 +458,45 @@ impl Marker {
     }
 
     /// Flushes the worker's accumulated heap scan work to the global counter
-    /// and returns it (the drains every [`GC_CREDIT_SLACK`], and a scan
-    /// backend's own CPU loops).
+    /// and returns it (the drains, every [`GC_CREDIT_SLACK`]).
     #[inline]
-    pub(crate) fn flush_scan_work(&self, gcw: &mut GcWork) -> i64 {
+    fn flush_scan_work(&self, gcw: &mut GcWork) -> i64 {
         let w = gcw.heap_scan_work;
         self.heap_scan_work.fetch_add(w, Relaxed);
         gcw.heap_scan_work = 0;
         w
     }
 
-    /// Go's `gcDrain`: scans roots and grey objects until there is no work,
-    /// or a stop condition in `flags` holds. Without `UNTIL_PREEMPT`, `IDLE`,
-    /// `FRACTIONAL` or `NO_BLOCK` it blocks until every one of the `nproc`
-    /// workers (see [`Marker::set_nproc`]) is out of work: marking is done.
+    /// Go's `gcDrain` on the CPU: [`Marker::drain_with`] and [`CpuScan`].
     pub fn drain(&self, gcw: &mut GcWork, flags: DrainFlags, hooks: &dyn DrainHooks) {
+        self.drain_with(gcw, flags, hooks, &CpuScan)
+    }
+
+    /// Go's `gcDrainN` on the CPU: [`Marker::drain_n_with`] and [`CpuScan`].
+    pub fn drain_n(&self, gcw: &mut GcWork, scan_work: i64, hooks: &dyn DrainHooks) -> i64 {
+        self.drain_n_with(gcw, scan_work, hooks, &CpuScan)
+    }
+
+    /// Go's `gcDrain`: scans roots and grey objects until there is no work,
+    /// or a stop condition in `flags` holds, blackening through `backend`'s
+    /// scan step. Without `UNTIL_PREEMPT`, `IDLE`, `FRACTIONAL` or
+    /// `NO_BLOCK` it blocks until every one of the `nproc` workers (see
+    /// [`Marker::set_nproc`]) is out of work and the backend has none
+    /// pending: marking is done.
+    ///
+    /// A backend with work of its own ([`ScanBackend::has_pending_work`]) is
+    /// stepped with no host items while the host is dry, instead of the
+    /// worker waiting in the `nwait == nproc` protocol: the worker is not
+    /// out of work while the backend has some. A step that finds the backend
+    /// busy (another worker's GPU batch) ends a drain that must not block;
+    /// a blocking or preemptible drain waits for it.
+    pub fn drain_with(
+        &self,
+        gcw: &mut GcWork,
+        flags: DrainFlags,
+        hooks: &dyn DrainHooks,
+        backend: &dyn ScanBackend,
+    ) {
         let preemptible = flags.contains(DrainFlags::UNTIL_PREEMPT);
         let blocking = !flags.intersects(
             DrainFlags::UNTIL_PREEMPT
@@ -491,6 +507,12 @@ impl Marker {
         let flush_bg = flags.contains(DrainFlags::FLUSH_BG_CREDIT);
         let checking = flags.intersects(DrainFlags::IDLE | DrainFlags::FRACTIONAL);
         let stop = || preemptible && hooks.preempt_requested();
+        let budget = if preemptible || checking || flush_bg {
+            Budget::Drain
+        } else {
+            Budget::Unbounded
+        };
+        let wait = blocking || preemptible;
 
         let mut init_scan_work = gcw.heap_scan_work;
         // The scan work at which to poll the stop condition next.
@@ -524,8 +546,11 @@ impl Marker {
             }
             let mut n = gcw.try_get_fast_many(&mut batch);
             if n == 0 {
-                let item = if blocking {
-                    gcw.get(&self.lists, || self.roots_done())
+                let pending = backend.has_pending_work();
+                let item = if blocking && !pending {
+                    gcw.get(&self.lists, || {
+                        self.roots_done() && !backend.has_pending_work()
+                    })
                 } else {
                     gcw.try_get(&self.lists).or_else(|| {
                         if hooks.flush_write_barriers(self, gcw) {
@@ -535,13 +560,19 @@ impl Marker {
                         }
                     })
                 };
-                let Some(item) = item else {
-                    break;
-                };
-                batch[0] = item;
-                n = 1;
+                match item {
+                    Some(item) => {
+                        batch[0] = item;
+                        n = 1;
+                    }
+                    // The host is dry; the backend's own queue is not.
+                    None if backend.has_pending_work() => {}
+                    None => break,
+                }
             }
-            self.scan_batch(&batch[..n], gcw);
+            if backend.scan(self, gcw, &batch[..n], budget, wait) == Step::Busy {
+                break;
+            }
 
             if gcw.heap_scan_work >= GC_CREDIT_SLACK {
                 let w = gcw.heap_scan_work;
@@ -569,21 +600,33 @@ impl Marker {
         }
     }
 
-    /// Go's `gcDrainN`: blackens grey objects until about `scan_work` units of
-    /// scan work are done or preemption is requested; returns the work done.
+    /// Go's `gcDrainN`: blackens grey objects through `backend` until about
+    /// `scan_work` units of scan work are done or preemption is requested;
+    /// returns the work done.
     ///
     /// It does at least `scan_work` unless work runs out or it is preempted,
     /// and may do more because objects are scanned whole. Work already
     /// accumulated in `gcw` before the call is not claimed (Go:
-    /// `workFlushed := -gcw.heapScanWork`). Root jobs count, as in current Go.
-    /// Nothing is flushed to background credit: the caller is an assist.
-    pub fn drain_n(&self, gcw: &mut GcWork, scan_work: i64, hooks: &dyn DrainHooks) -> i64 {
+    /// `workFlushed := -gcw.heapScanWork`). Heap work comes first, then root
+    /// jobs, as in current Go; a backend holding grey work of its own is
+    /// heap work. It never blocks: a step that finds the backend busy
+    /// (another worker's GPU batch) is followed by a root job if one is
+    /// left, and otherwise ends the call. Nothing is flushed to background
+    /// credit: the caller is an assist.
+    pub fn drain_n_with(
+        &self,
+        gcw: &mut GcWork,
+        scan_work: i64,
+        hooks: &dyn DrainHooks,
+        backend: &dyn ScanBackend,
+    ) -> i64 {
         let mut work_flushed = -gcw.heap_scan_work;
+        let mut item = [GreyItem::default()];
         while !hooks.preempt_requested() && work_flushed + gcw.heap_scan_work < scan_work {
             if self.lists.full_len() == 0 {
                 gcw.balance(&self.lists);
             }
-            let item = gcw
+            let got = gcw
                 .try_get_fast()
                 .or_else(|| gcw.try_get(&self.lists))
                 .or_else(|| {
@@ -593,8 +636,25 @@ impl Marker {
                         None
                     }
                 });
-            let Some(item) = item else {
-                // Try a root job.
+            let n = match got {
+                Some(it) => {
+                    item[0] = it;
+                    1
+                }
+                None if backend.has_pending_work() => 0,
+                None => {
+                    // Try a root job.
+                    match self.next_root_job(gcw) {
+                        Some(w) => {
+                            work_flushed += w;
+                            continue;
+                        }
+                        None => break,
+                    }
+                }
+            };
+            let left = scan_work - (work_flushed + gcw.heap_scan_work);
+            if backend.scan(self, gcw, &item[..n], Budget::Work(left), false) == Step::Busy {
                 match self.next_root_job(gcw) {
                     Some(w) => {
                         work_flushed += w;
@@ -602,8 +662,7 @@ impl Marker {
                     }
                     None => break,
                 }
-            };
-            self.scan_object(item, gcw);
+            }
             if gcw.heap_scan_work >= GC_CREDIT_SLACK {
                 work_flushed += self.flush_scan_work(gcw);
             }

@@ -2,8 +2,8 @@
 //! mark-termination `gcDrain` in blocking mode (`gcMarkTermination` with
 //! `work.nproc` workers), and `gcBgMarkWorker`'s structure.
 //!
-//! `threads` workers each own a [`GcWork`] and run [`ScanBackend::drain`] in
-//! blocking mode over one shared [`Marker`]. They share root jobs through the
+//! `threads` workers each own a [`GcWork`] and run [`Marker::drain_with`] in
+//! blocking mode over one shared [`Marker`], stepping the scan backend. They share root jobs through the
 //! markroot counter and grey work through the global full list, and they stop
 //! together through Go's `nwait == nproc` rule (see `mark::work`). The workers
 //! run on a rayon pool of exactly `threads` threads, one `broadcast` task per
@@ -68,18 +68,28 @@ fn mark_on(
     heap: &Arc<Heap>,
     backend: &dyn ScanBackend,
     workers: usize,
-    spawn: impl FnOnce(&(dyn Fn() -> WorkerStats + Sync)) -> Vec<WorkerStats>,
+    spawn: impl Fn(&(dyn Fn() -> WorkerStats + Sync)) -> Vec<WorkerStats>,
 ) -> MarkResult {
     let m = Marker::new(heap.clone());
     m.prepare_roots();
+    backend.phase_start(&m);
     m.set_nproc(workers as u32);
     let run = || {
         let mut gcw = GcWork::new();
-        backend.drain(&m, &mut gcw, DrainFlags::empty(), &NoHooks);
+        m.drain_with(&mut gcw, DrainFlags::empty(), &NoHooks, backend);
         m.dispose(&mut gcw);
         *gcw.stats()
     };
-    let workers = spawn(&run);
+    let mut workers = spawn(&run);
+    // The backend's marks go into the bitmap once every worker is done. A
+    // device lost at that merge greys its marks again on the host (`settle`
+    // returns false): the workers drain them, on the CPU.
+    while !backend.settle(&m) {
+        m.set_nproc(workers.len() as u32);
+        for (w, more) in workers.iter_mut().zip(spawn(&run)) {
+            w.add(&more);
+        }
+    }
     debug_assert!(!m.work_available());
     MarkResult {
         marked: m.bits().count(),

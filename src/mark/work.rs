@@ -258,6 +258,17 @@ pub struct WorkerStats {
     pub root_scan_work: i64,
 }
 
+impl WorkerStats {
+    /// Adds `other`'s counts to these (a worker's later drains).
+    pub fn add(&mut self, other: &WorkerStats) {
+        self.items_scanned += other.items_scanned;
+        self.oblets_scanned += other.oblets_scanned;
+        self.objects_marked += other.objects_marked;
+        self.heap_scan_work += other.heap_scan_work;
+        self.root_scan_work += other.root_scan_work;
+    }
+}
+
 /// A worker's grey-object cache. Go counterpart: `gcWork`.
 ///
 /// Invariant (Go's): `wbuf1` and `wbuf2` are both present or both absent;
@@ -317,29 +328,27 @@ impl GcWork {
         std::mem::take(&mut self.flushed_work)
     }
 
-    /// Counts an object this worker won the mark bit for and did not queue
-    /// through [`Marker::grey_object`](super::Marker::grey_object): the GPU
-    /// backend's recovery path, which greys the objects a lost device had
-    /// marked.
+    /// Charges scan work done and objects marked on this worker's behalf
+    /// by a scan backend's step elsewhere (a GPU batch), as if this worker
+    /// had scanned them: the drain loops flush and credit it like their own.
     #[cfg_attr(not(feature = "gpu"), allow(dead_code))] // the GPU backend's
-    pub(crate) fn count_marked(&mut self, size: u32) {
-        self.bytes_marked += u64::from(size);
-        self.stats.objects_marked += 1;
+    pub(crate) fn charge(&mut self, scan_work: i64, objects: u64, bytes: u64) {
+        self.heap_scan_work += scan_work;
+        self.stats.heap_scan_work += scan_work;
+        self.stats.objects_marked += objects;
+        self.bytes_marked += bytes;
     }
 
-    /// Takes back an object this worker counted as marked (the GPU
-    /// backend's duplicate of one the device marked too): from the
-    /// unflushed bytes if they hold `size`, else returns false, and the
-    /// caller takes it from the marker's counter, which holds it.
+    /// Takes back `objects` counted as marked twice (the GPU backend's
+    /// duplicates: marked by the host and by the device) and their `bytes`:
+    /// from the unflushed bytes as far as they go; returns the rest, which
+    /// the caller takes from the marker's counter, which holds it.
     #[cfg_attr(not(feature = "gpu"), allow(dead_code))] // the GPU backend's
-    pub(crate) fn uncount_marked(&mut self, size: u64) -> bool {
-        self.stats.objects_marked = self.stats.objects_marked.saturating_sub(1);
-        if self.bytes_marked >= size {
-            self.bytes_marked -= size;
-            true
-        } else {
-            false
-        }
+    pub(crate) fn uncharge(&mut self, objects: u64, bytes: u64) -> u64 {
+        self.stats.objects_marked = self.stats.objects_marked.saturating_sub(objects);
+        let here = bytes.min(self.bytes_marked);
+        self.bytes_marked -= here;
+        bytes - here
     }
 
     fn init(&mut self, lists: &WorkLists) {

@@ -1,0 +1,371 @@
+//! The host's shadow of the GPU's mark bitmap, and the rules that keep the
+//! two bitmaps telling one story.
+//!
+//! There are two bitmaps: the host's `H` (the marker's, where roots, the
+//! write barrier and any CPU scanning mark) and the GPU's `G`. While the GPU
+//! marks, the host cannot see `G` (reading it means a download), and it goes
+//! on greying objects in `H` (roots, barrier shades). The host never asks
+//! the GPU what it has marked; it sends its greys to the device inbox, where
+//! the GPU marks them in `G` itself (`scan_inbox.wgsl`), and the bitmaps
+//! meet only at a merge (`H |= G`: at a hand-off to the CPU and once at the
+//! end of marking). The [`Shadow`] is what the host knows between merges:
+//!
+//! - `g`: `G` as of the last merge (or as last uploaded at a hand-off to
+//!   the GPU): what "new" means at the next merge;
+//! - `U` (`uploaded`): objects whose host grey item the host handed to the
+//!   GPU (sent to the inbox, or pushed to the queue as its own) or took over
+//!   from it; their scans are settled on one side;
+//! - `settled`: objects marked on both sides whose host grey item (if any)
+//!   is stale, found at a merge; their double byte count has been taken back.
+//!
+//! # Rules
+//!
+//! 1. **Push.** A host grey for `o`: if `o ∈ U`, the host owns its scan (it
+//!    uploaded `o`'s bit at a hand-off, or took `o` over from the GPU's
+//!    queue): it is pushed to the GPU queue as is. Else if `o ∈ settled`, it
+//!    is a stale copy (the GPU scanned `o` before the last merge): dropped.
+//!    Else `o` goes to the inbox and into `U`. On the device, the inbox
+//!    pass's `atomicOr` decides: if the GPU had not marked `o`, it marks and
+//!    queues it; if it had, the host's copy is dropped there and the GPU
+//!    reports its bytes, which the host takes back. A large object's first
+//!    item is pushed as all its oblets (the GPU queues every oblet of an
+//!    object it marks; the CPU queues the rest when it scans the first).
+//! 2. **Merge** (`H |= G`, only with the GPU queue and inbox empty). For
+//!    each object the GPU marked since the last merge that the host had
+//!    marked before the merge's atomic OR
+//!    ([`crate::mark::MarkBits::merge_seeing`]) and that is not in `U`: the
+//!    host marked it without handing it over (a pointer-free object, which
+//!    has no grey item, or a grey still waiting in some cache). Its bytes
+//!    were counted on both sides: the host's count is taken back and the
+//!    object becomes settled; a waiting grey copy of it is stale by rule 1.
+//! 3. **Host scans** (mode CPU, and the CPU finish after a device loss) skip
+//!    a first item whose object is settled and not in `U`: the stale copy of
+//!    rule 2.
+//! 4. **Taking the queue back** (GPU -> CPU): every taken object goes into
+//!    `U`; a taken first item whose object became settled at *this* merge is
+//!    dropped (its waiting host copy will scan it).
+//! 5. **Handing back** (CPU -> GPU, `H ⊇ G` and the GPU idle): all of `H`
+//!    is uploaded into `G`, and the bits it adds join `U`: the host's greys
+//!    for those objects are its own to push.
+//!
+//! So **one scanner per object**: the GPU scans what it wins in `G` (from
+//! its own scans or the inbox), the host what it owns by `U`, and stale
+//! copies are dropped by rules 1 and 3. **Shaded implies eventually
+//! scanned**: every host grey is pushed, scanned on the CPU, or dropped
+//! because the GPU has scanned (or will scan) its object; every GPU grey is
+//! scanned there or taken back. **Bytes counted once**: the host counts
+//! what it marks in `H`, the GPU what it wins in `G`; the overlap is taken
+//! back exactly once, at the inbox (rule 1) or at a merge (rule 2), and `U`
+//! keeps a merge from taking back again what the inbox already did.
+
+use super::super::OBLET_SLOTS;
+use crate::mark::{GreyItem, Marker};
+use std::collections::HashSet;
+
+/// Where a host grey goes at a push (rule 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Push {
+    /// The host owns its scan: straight into the GPU queue.
+    Owned,
+    /// To the device inbox, to be shaded there.
+    Inbox,
+    /// A stale copy: the GPU has scanned its object.
+    Drop,
+}
+
+/// The host's knowledge of the GPU bitmap for one phase (see the module
+/// documentation), in 32-bit words like the GPU's.
+#[derive(Debug, Default)]
+pub(super) struct Shadow {
+    /// `G` as of the last merge or hand-off to the GPU.
+    pub(super) g: Vec<u32>,
+    /// `U`: objects whose host grey the host handed to the GPU or took over.
+    uploaded: Vec<u32>,
+    /// Objects marked on both sides found at a merge (rule 2).
+    settled: Vec<u32>,
+    /// Bitmap words below the phase's watermark: the only ones either side
+    /// can mark, so the only ones moved between host and GPU.
+    pub(super) live_words: usize,
+    /// The GPU marked objects since its bitmap was last merged into `H`.
+    pub(super) unmerged: bool,
+}
+
+impl Shadow {
+    /// Starts a phase: `words` bitmap words, of which `live_words` lie below
+    /// the watermark; `G` is clear.
+    pub(super) fn reset(&mut self, words: usize, live_words: usize) {
+        for v in [&mut self.g, &mut self.uploaded, &mut self.settled] {
+            v.clear();
+            v.resize(words, 0);
+        }
+        self.live_words = live_words.min(words);
+        self.unmerged = false;
+    }
+
+    /// Rule 1: where the host grey `it` goes. An inbox object joins `U`.
+    pub(super) fn classify(&mut self, it: GreyItem) -> Push {
+        if bit(&self.uploaded, it.obj) {
+            return Push::Owned;
+        }
+        if bit(&self.settled, it.obj) {
+            return Push::Drop;
+        }
+        // Oblets past the first come from the host's own scan of the first,
+        // whose object is in `U` (rule 5).
+        debug_assert_eq!(it.oblet, 0, "a host oblet of an object not in U");
+        set(&mut self.uploaded, it.obj);
+        match it.oblet {
+            0 => Push::Inbox,
+            _ => Push::Owned,
+        }
+    }
+
+    /// Rule 3: true for a stale host copy of an object the GPU scanned.
+    pub(super) fn skip(&self, it: GreyItem) -> bool {
+        it.oblet == 0 && bit(&self.settled, it.obj) && !bit(&self.uploaded, it.obj)
+    }
+
+    /// The objects whose host copies rule 3 skips, as a bitmap: what the
+    /// CPU finish of a phase skips after the device is lost.
+    pub(super) fn stale(&self) -> Vec<u32> {
+        self.settled
+            .iter()
+            .zip(&self.uploaded)
+            .map(|(&s, &u)| s & !u)
+            .collect()
+    }
+
+    /// Rule 2: merges `g_now` (the GPU's bitmap, live words) into `m`'s
+    /// bitmap and settles the objects marked on both sides. Returns how many
+    /// were and their bytes, which the caller takes back.
+    pub(super) fn merge(&mut self, m: &Marker, g_now: &[u32]) -> (u64, u64) {
+        let live = self.live_words.min(g_now.len());
+        let r = merge_new_marks(
+            m,
+            &g_now[..live],
+            &self.g[..live],
+            &self.uploaded[..live],
+            &mut self.settled[..live],
+        );
+        self.g[..live].copy_from_slice(&g_now[..live]);
+        self.unmerged = false;
+        r
+    }
+
+    /// Rule 4, after [`Shadow::merge`]: which of the items taken from the
+    /// GPU queue the host scans. `settled_before` holds the objects of taken
+    /// first items that were settled before this merge (taken over at an
+    /// earlier hand-off and pushed back since: no other copy waits).
+    pub(super) fn take_over(
+        &mut self,
+        m: &Marker,
+        items: Vec<(u32, u32)>,
+        settled_before: &HashSet<u32>,
+    ) -> Vec<GreyItem> {
+        // The CPU's scan of a first oblet queues the others, so the GPU's
+        // copies of those go (all of them are here: an object's oblets are
+        // queued together and leave the queue in order).
+        let firsts: HashSet<u32> = items
+            .iter()
+            .filter(|&&(_, k)| k == 0)
+            .map(|&(o, _)| o)
+            .collect();
+        #[cfg(debug_assertions)]
+        {
+            let mut rest = std::collections::HashMap::<u32, u32>::new();
+            for &(o, k) in &items {
+                if k > 0 && firsts.contains(&o) {
+                    *rest.entry(o).or_default() += 1;
+                }
+            }
+            for &o in &firsts {
+                let want = m.heap().desc(o).nslots.div_ceil(OBLET_SLOTS).max(1) - 1;
+                debug_assert_eq!(rest.get(&o).copied().unwrap_or(0), want, "oblets of {o}");
+            }
+        }
+        #[cfg(not(debug_assertions))]
+        let _ = m;
+        for &o in &firsts {
+            set(&mut self.uploaded, o);
+        }
+        items
+            .into_iter()
+            .filter(|&(obj, oblet)| {
+                !(oblet > 0 && firsts.contains(&obj)
+                    || oblet == 0 && bit(&self.settled, obj) && !settled_before.contains(&obj))
+            })
+            .map(|(obj, oblet)| GreyItem { obj, oblet })
+            .collect()
+    }
+
+    /// The objects of `items`' first items that are settled now (before a
+    /// merge): see [`Shadow::take_over`].
+    pub(super) fn settled_firsts(&self, items: &[(u32, u32)]) -> HashSet<u32> {
+        items
+            .iter()
+            .filter(|&&(o, k)| k == 0 && bit(&self.settled, o))
+            .map(|&(o, _)| o)
+            .collect()
+    }
+
+    /// Rule 5: puts all of `h` (the host bitmap's 64-bit words) into `g`,
+    /// the bits it adds into `U`; returns the live words to upload as `G`.
+    pub(super) fn hand_back(&mut self, h: &[u64]) -> &[u32] {
+        for (i, (g, u)) in self.g.iter_mut().zip(self.uploaded.iter_mut()).enumerate() {
+            let hw = (h.get(i / 2).copied().unwrap_or(0) >> (32 * (i % 2))) as u32;
+            *u |= hw & !*g;
+            *g |= hw;
+        }
+        &self.g[..self.live_words]
+    }
+}
+
+/// Whether bit `i` is set in a 32-bit-word bitmap.
+pub(super) fn bit(words: &[u32], i: u32) -> bool {
+    words
+        .get((i / 32) as usize)
+        .is_some_and(|w| w & (1 << (i % 32)) != 0)
+}
+
+fn set(words: &mut [u32], i: u32) {
+    if let Some(w) = words.get_mut((i / 32) as usize) {
+        *w |= 1 << (i % 32);
+    }
+}
+
+/// 64-bit bitmap words a thread of [`merge_new_marks`] takes at least: below
+/// this, starting a thread costs more than the words (a million objects).
+const MERGE_WORDS_PER_THREAD: usize = 1 << 14;
+/// Threads [`merge_new_marks`] uses at most: the merge is bound by memory
+/// bandwidth, which a few cores saturate.
+const MERGE_THREADS: usize = 8;
+
+/// `H |= g & !old` (the GPU's marks since the last merge) in one pass over
+/// the 32-bit words `g`, `old`, `uploaded` and `settled` (all of one
+/// length, from word 0), settling objects marked on both sides that the
+/// host did not hand to the GPU (rule 3 of [`Shadow`]). Returns how many
+/// were and their bytes. A large
+/// bitmap is split across threads in disjoint ranges of words: the other
+/// workers are waiting for the lock, and this is the host's largest single
+/// piece of a GPU mark.
+fn merge_new_marks(
+    m: &Marker,
+    g: &[u32],
+    old: &[u32],
+    uploaded: &[u32],
+    settled: &mut [u32],
+) -> (u64, u64) {
+    let words64 = g.len().div_ceil(2);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MERGE_THREADS)
+        .min(words64 / MERGE_WORDS_PER_THREAD)
+        .max(1);
+    // Even, so every piece starts on a 64-bit word.
+    let piece = 2 * words64.div_ceil(threads);
+    let pieces = g
+        .chunks(piece)
+        .zip(old.chunks(piece))
+        .zip(uploaded.chunks(piece))
+        .zip(settled.chunks_mut(piece))
+        .enumerate()
+        .map(|(k, (((g, old), u), s))| move || merge_range(m, k * piece / 2, g, old, u, s));
+    let sums: Vec<(u64, u64)> = if threads == 1 {
+        pieces.map(|mut f| f()).collect()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = pieces.map(|f| scope.spawn(f)).collect();
+            handles
+                .into_iter()
+                // A panic in a piece is a bug; re-raise it here.
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
+    sums.into_iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+/// [`merge_new_marks`] of one piece, whose first 64-bit word is `first`.
+fn merge_range(
+    m: &Marker,
+    first: usize,
+    g: &[u32],
+    old: &[u32],
+    u: &[u32],
+    settled: &mut [u32],
+) -> (u64, u64) {
+    let heap = m.heap();
+    let (mut twice, mut bytes) = (0u64, 0u64);
+    let new = |w: usize| g.get(w).map_or(0, |&gw| gw & !old[w]);
+    let new64 =
+        (0..g.len().div_ceil(2)).map(|i| u64::from(new(2 * i)) | u64::from(new(2 * i + 1)) << 32);
+    m.bits().merge_seeing(first, new64, |i, before, merged| {
+        if before & merged == 0 {
+            return; // the common case: nothing marked on both sides
+        }
+        for half in 0..2 {
+            let w = 2 * (i - first) + half;
+            let (Some(&uw), Some(sw)) = (u.get(w), settled.get_mut(w)) else {
+                continue;
+            };
+            let (before, nw) = (
+                (before >> (32 * half)) as u32,
+                (merged >> (32 * half)) as u32,
+            );
+            let mut both = before & nw & !uw & !*sw;
+            *sw |= both;
+            while both != 0 {
+                let obj = ((2 * i + half) * 32) as u32 + both.trailing_zeros();
+                bytes += u64::from(heap.desc(obj).size);
+                twice += 1;
+                both &= both - 1;
+            }
+        }
+    });
+    (twice, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::heap::{build, Shape, ShapeSpec};
+    use std::sync::Arc;
+
+    /// A piece that starts past word 0 ORs its own words of `H` and settles
+    /// the objects of its own words: what the threads of a large merge do.
+    #[test]
+    fn a_merge_piece_settles_the_objects_of_its_own_words() {
+        let heap = Arc::new(build(&ShapeSpec {
+            shape: Shape::Random,
+            objects: 256,
+            ptrs: 2,
+            roots: 0,
+            seed: 1,
+        }));
+        let m = Marker::new(Arc::clone(&heap));
+        // The host marked 130 (uploaded: its own push), 131 and 200; the GPU
+        // marked 130, 131, 140 and 200, and 201 before the last merge.
+        for o in [130, 131, 200] {
+            assert!(m.bits().try_mark(o));
+        }
+        let mut g = [0u32; 8];
+        let mut old = [0u32; 8];
+        let mut u = [0u32; 8];
+        for o in [130u32, 131, 140, 200, 201] {
+            g[(o / 32) as usize] |= 1 << (o % 32);
+        }
+        old[201 / 32] |= 1 << (201 % 32);
+        u[130 / 32] |= 1 << (130 % 32);
+        let mut settled = [0u32; 8];
+        // The piece of 64-bit words 2 and 3 (objects 128..256).
+        let (twice, bytes) = merge_range(&m, 2, &g[4..], &old[4..], &u[4..], &mut settled[4..]);
+        let size = |o: u32| u64::from(heap.desc(o).size);
+        assert_eq!((twice, bytes), (2, size(131) + size(200)));
+        for o in 0..256 {
+            let want = [130, 131, 140, 200].contains(&o);
+            assert_eq!(m.bits().is_marked(o), want, "object {o}");
+            let both = o == 131 || o == 200;
+            assert_eq!(bit(&settled, o), both, "settled {o}");
+        }
+    }
+}
