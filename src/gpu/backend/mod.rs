@@ -344,6 +344,13 @@ impl GpuScan {
         self.stats().device_lost
     }
 
+    /// True while a step holds the device (a batch in flight, a hand-off, a
+    /// merge): a `drain_n` arriving now returns [`Step::Busy`] from its step
+    /// instead of waiting.
+    pub fn busy(&self) -> bool {
+        matches!(self.state.try_lock(), Err(TryLockError::WouldBlock))
+    }
+
     /// True once a GPU error has ended the GPU path: every call runs the CPU
     /// engine.
     pub fn is_dead(&self) -> bool {
