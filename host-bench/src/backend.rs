@@ -2,8 +2,15 @@
 //!
 //! Every backend is one variant of [`Backend`]. Adding a backend is one arm in
 //! [`Backend::name`]/[`Backend::from_name`], one in [`Backend::availability`]
-//! saying when it can run, and one in [`Backend::mark`] doing the mark; the
+//! saying when it can run, one in [`Backend::prepare`] if it needs readying
+//! before each mark, and one in [`Prepared::mark`] doing the mark; the
 //! runner, the reports and the plots take whatever [`Marked`] says.
+//!
+//! A mark is two calls so that the runner times the mark alone:
+//! [`Backend::prepare`] readies the backend for one mark of one heap (for a
+//! GPU: its stats reset, the heap's changes uploaded, the device idle) and
+//! times that itself (`gpu.prepare_s`), and the runner times only
+//! [`Prepared::mark`].
 //!
 //! The GPU names (`gpu`, `vulkan`, `metal`, `dx12`, `gl`) are always parsed,
 //! so a user who asks for one is told why it cannot run rather than that it
@@ -11,10 +18,10 @@
 //! [`Backend::availability`] enumerates adapters (once per API, and only when
 //! a GPU backend's availability is asked: `--backend cpu` opens no wgpu
 //! instance), [`MarkContext`] holds one `GpuScan` per GPU backend, built once
-//! per invocation, and [`Backend::mark`] runs the engine's stop-the-world
+//! per invocation, and [`Prepared::mark`] runs the engine's stop-the-world
 //! mark with it as the scan backend and reports the GPU's figures (batches,
-//! submissions, readback, upload time and the share of scan work the GPU
-//! did).
+//! submissions, readback and upload, the preparation's time and the share of
+//! scan work the GPU did).
 
 #[cfg(feature = "gpu")]
 use crate::record::LevelBucket;
@@ -25,7 +32,9 @@ use gpumark::mark::{mark_stw, mark_stw_in, MarkBits};
 use gpumark::scan::{CpuScan, ScanBackend};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+#[cfg(feature = "gpu")]
+use std::time::Instant;
 use thiserror::Error;
 
 /// Which graphics API a GPU backend asks for.
@@ -128,17 +137,24 @@ pub struct Marked {
 /// `GpuFigures` (in [`crate::record`]) from the library's GPU stats.
 #[cfg(feature = "gpu")]
 impl GpuFigures {
-    /// The figures of `gpu`'s stats `st` (since its last reset).
-    fn of(gpu: &gpumark::gpu::GpuScan, st: &gpumark::gpu::GpuScanStats) -> GpuFigures {
+    /// The figures of `gpu`'s stats `st` (since its last reset), whose
+    /// preparation ([`prepare_gpu`], which reset them) took `prepare_s`.
+    fn of(
+        gpu: &gpumark::gpu::GpuScan,
+        st: &gpumark::gpu::GpuScanStats,
+        prepare_s: f64,
+    ) -> GpuFigures {
         GpuFigures {
             offload: gpu.policy().name(),
             batches: st.batches,
             submissions: st.submissions,
             readback_bytes: st.readback_bytes,
+            upload_bytes: st.upload_bytes,
             gpu_scan_fraction: st.gpu_scan_fraction(),
             handoffs_to_cpu: st.handoffs_to_cpu,
             gpu_s: st.gpu_s,
             sync_s: st.sync_s,
+            prepare_s,
             levels: st.last_batch.map_or(0, |b| b.levels_run),
             kernel: gpu.context().scan_kernel(),
             level_profile: gpu
@@ -150,10 +166,12 @@ impl GpuFigures {
 }
 
 /// Resets `gpu`'s stats and uploads `heap` (after the first time, what
-/// changed), so that marking pays for no upload. A heap the GPU cannot hold
+/// changed), so that marking pays for no upload; returns the seconds this
+/// took (`gpu.prepare_s`, never in a mark time). A heap the GPU cannot hold
 /// is refused per heap; a failed device is lost for good.
 #[cfg(feature = "gpu")]
-fn prepare_gpu(gpu: &gpumark::gpu::GpuScan, heap: &Arc<Heap>) -> Result<(), MarkError> {
+fn prepare_gpu(gpu: &gpumark::gpu::GpuScan, heap: &Arc<Heap>) -> Result<f64, MarkError> {
+    let t = Instant::now();
     gpu.reset_stats();
     gpu.prepare(heap).map_err(|e| {
         let reason = e.to_string();
@@ -161,7 +179,8 @@ fn prepare_gpu(gpu: &gpumark::gpu::GpuScan, heap: &Arc<Heap>) -> Result<(), Mark
             true => MarkError::DeviceLost { reason },
             false => MarkError::HeapRefused { reason },
         }
-    })
+    })?;
+    Ok(t.elapsed().as_secs_f64())
 }
 
 /// `gpu`'s stats since [`prepare_gpu`], or the device loss they record: the
@@ -184,17 +203,23 @@ pub struct ConcurrentBackend {
     pub scan: Arc<dyn ScanBackend>,
     #[cfg(feature = "gpu")]
     gpu: Option<Arc<gpumark::gpu::GpuScan>>,
+    /// Seconds [`ConcurrentBackend::prepare`] took (0 until it ran).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    prepare_s: Mutex<f64>,
 }
 
 impl ConcurrentBackend {
     /// Readies the backend for `heap` before the run starts: a GPU's stats
     /// are reset and the heap uploaded, so the first cycle does not pay for
-    /// the upload. A heap the GPU cannot hold, or a failed device, is an
-    /// error: the run would otherwise report CPU work as a GPU's.
+    /// the upload (its time is the run's `gpu.prepare_s`). A heap the GPU
+    /// cannot hold, or a failed device, is an error: the run would otherwise
+    /// report CPU work as a GPU's.
     pub fn prepare(&self, heap: &Arc<Heap>) -> Result<(), MarkError> {
         #[cfg(feature = "gpu")]
         if let Some(gpu) = &self.gpu {
-            return prepare_gpu(gpu, heap);
+            let s = prepare_gpu(gpu, heap)?;
+            *self.prepare_s.lock().unwrap_or_else(|p| p.into_inner()) = s;
+            return Ok(());
         }
         let _ = heap;
         Ok(())
@@ -206,7 +231,8 @@ impl ConcurrentBackend {
         #[cfg(feature = "gpu")]
         if let Some(gpu) = &self.gpu {
             let st = stats_unless_lost(gpu)?;
-            return Ok(Some(GpuFigures::of(gpu, &st)));
+            let prepare_s = *self.prepare_s.lock().unwrap_or_else(|p| p.into_inner());
+            return Ok(Some(GpuFigures::of(gpu, &st, prepare_s)));
         }
         Ok(None)
     }
@@ -278,6 +304,7 @@ impl MarkContext {
                     name: b.name(),
                     scan: Arc::clone(gpu) as Arc<dyn ScanBackend>,
                     gpu: Some(Arc::clone(gpu)),
+                    prepare_s: Mutex::new(0.0),
                 })
             }
             _ => Ok(ConcurrentBackend {
@@ -285,6 +312,7 @@ impl MarkContext {
                 scan: Arc::new(CpuScan),
                 #[cfg(feature = "gpu")]
                 gpu: None,
+                prepare_s: Mutex::new(0.0),
             }),
         }
     }
@@ -508,13 +536,58 @@ impl Backend {
         None
     }
 
-    /// Marks `heap` once with `threads` workers.
-    pub fn mark(
+    /// Readies this backend for one mark of `heap` ([`Prepared::mark`]):
+    /// a GPU backend's stats are reset and its mirror brought up to date
+    /// (the heap's first upload, then the ranges that changed) with the
+    /// device idle, timed as the mark's `gpu.prepare_s`; the CPU backends
+    /// need nothing. Call it before starting a mark's timer.
+    pub fn prepare<'h>(
         self,
-        heap: &Arc<Heap>,
-        threads: usize,
+        heap: &'h Arc<Heap>,
         ctx: &MarkContext,
-    ) -> Result<Marked, MarkError> {
+    ) -> Result<Prepared<'h>, MarkError> {
+        #[cfg(feature = "gpu")]
+        let prepare_s = match self {
+            Backend::Gpu(api) => {
+                let gpu = ctx
+                    .gpus
+                    .get(&api)
+                    .ok_or(Unavailable::NoAdapter { api: self.name() })?;
+                Some(prepare_gpu(gpu, heap)?)
+            }
+            _ => None,
+        };
+        #[cfg(not(feature = "gpu"))]
+        let prepare_s = {
+            let _ = ctx;
+            None
+        };
+        Ok(Prepared {
+            backend: self,
+            heap,
+            prepare_s,
+        })
+    }
+}
+
+/// A backend readied for one mark of one heap by [`Backend::prepare`]; the
+/// mark itself is [`Prepared::mark`], all a runner times.
+#[derive(Debug)]
+pub struct Prepared<'h> {
+    /// The backend that marks.
+    backend: Backend,
+    /// The heap it was readied for.
+    heap: &'h Arc<Heap>,
+    /// Seconds the preparation took; `None` for CPU backends.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    prepare_s: Option<f64>,
+}
+
+impl Prepared<'_> {
+    /// Marks the heap once with `threads` workers (nothing but the mark:
+    /// the preparation is done).
+    pub fn mark(self, threads: usize, ctx: &MarkContext) -> Result<Marked, MarkError> {
+        let heap = self.heap;
         let cpu = |bits, marked, bytes_marked| Marked {
             marked,
             bytes_marked,
@@ -522,7 +595,7 @@ impl Backend {
             upload_s: None,
             gpu: None,
         };
-        match self {
+        match self.backend {
             Backend::CpuSerial => {
                 let r = mark_stw(heap, 1);
                 Ok(cpu(r.bits, r.marked, r.bytes_marked))
@@ -547,17 +620,15 @@ impl Backend {
             }
             #[cfg(feature = "gpu")]
             Backend::Gpu(api) => {
-                let gpu = ctx
-                    .gpus
-                    .get(&api)
-                    .ok_or(Unavailable::NoAdapter { api: self.name() })?;
+                let gpu = ctx.gpus.get(&api).ok_or(Unavailable::NoAdapter {
+                    api: self.backend.name(),
+                })?;
                 let pool = ctx
                     .pools
                     .get(&threads)
                     .ok_or(MarkError::NoPool { threads })?;
-                // The first upload of a heap happens here (and is reported
-                // as upload_s).
-                prepare_gpu(gpu, heap)?;
+                // The heap was uploaded by Backend::prepare (the first time,
+                // reported as upload_s), and the stats reset there.
                 let r = mark_stw_in(pool, heap, gpu.as_ref());
                 let st = stats_unless_lost(gpu)?;
                 Ok(Marked {
@@ -565,7 +636,7 @@ impl Backend {
                     bytes_marked: r.bytes_marked,
                     bits: r.bits,
                     upload_s: Some(st.upload_s),
-                    gpu: Some(GpuFigures::of(gpu, &st)),
+                    gpu: Some(GpuFigures::of(gpu, &st, self.prepare_s.unwrap_or_default())),
                 })
             }
             #[cfg(not(feature = "gpu"))]

@@ -75,7 +75,9 @@ verified outside the timed region). The table gives the median mark time, its
 spread (median absolute deviation as a percentage of the median), median
 throughput in millions of edges per second, and the ratio of that throughput to
 bfs's on the same heap and thread count. Heap building is timed separately
-(build_s in the report). The progress bar, on a terminal only, is redrawn
+(build_s in the report), and so is a GPU backend's preparation before each
+mark (stats reset, the heap's changes uploaded, the device idle: the table's
+prepare ms, gpu.prepare_s in the report). The progress bar, on a terminal only, is redrawn
 between marks, never during one.
 
 --heap FILE marks a heap a real program made instead of built ones: a gpumark

@@ -24,8 +24,10 @@ use std::collections::BTreeMap;
 /// The version written in every record's `schema` field. Version 3 added
 /// the concurrent records; version 4 the `import` object of both kinds of
 /// record (and format names in `shape` for `--heap` files); version 6 the
-/// cycles' sweep fields and `heap_full`.
-pub const SCHEMA_VERSION: u32 = 6;
+/// cycles' sweep fields and `heap_full`; version 7 `gpu.prepare_s` and
+/// `gpu.upload_bytes`, with a GPU mark's preparation no longer in its mark
+/// time.
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// `tool` of every record.
 pub const TOOL: &str = concat!("host-bench ", env!("CARGO_PKG_VERSION"));
@@ -235,6 +237,9 @@ pub struct GpuFigures {
     pub submissions: u64,
     /// Bytes read back from the GPU (counters, bitmaps, hand-offs).
     pub readback_bytes: u64,
+    /// Bytes uploaded to the GPU by the mark and its preparation (heap
+    /// ranges that changed, mark bits, grey items, hand-offs).
+    pub upload_bytes: u64,
     /// Share of heap scan work done on the GPU (roots are host work).
     pub gpu_scan_fraction: f64,
     /// Hand-offs of a narrow frontier to the CPU.
@@ -246,6 +251,10 @@ pub struct GpuFigures {
     /// GPU's (phase reset, pushing greys, bitmap download and merge,
     /// hand-offs): most of the mark time outside `gpu_s`.
     pub sync_s: f64,
+    /// Seconds readying the GPU before the mark (stats reset, the heap's
+    /// changes uploaded, the device idle), outside the mark time; for a
+    /// concurrent run, before the mutators started.
+    pub prepare_s: f64,
     /// Levels the last batch ran (the BFS depth it covered).
     pub levels: u32,
     /// The scan kernel: "scan_subgroup" or "scan_workgroup".

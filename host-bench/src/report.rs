@@ -247,6 +247,7 @@ pub fn table(runs: &[Run]) -> String {
         ("M edges/s", Right),
         ("vs bfs", Right),
         ("batches", Right),
+        ("prepare ms", Right),
         ("verified", Left),
     ]);
     for r in runs {
@@ -273,6 +274,7 @@ pub fn table(runs: &[Run]) -> String {
             format!("{:.1}", r.edges_per_s_median / 1e6),
             r.ratio_to_bfs.map_or("-".into(), |x| format!("{x:.2}x")),
             r.batches.map_or("-".into(), |b| b.to_string()),
+            r.gpu.as_ref().map_or("-".into(), |g| fmt_ms(g.prepare_s)),
             r.verified
                 .map_or("-", |v| if v { "yes" } else { "NO" })
                 .into(),

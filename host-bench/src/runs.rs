@@ -370,14 +370,16 @@ pub fn execute(
                 };
             let mark = |msg: String| {
                 progress.quiet(msg);
+                let err = |source| BenchError::Mark {
+                    backend: backend.name(),
+                    heap: desc.clone(),
+                    source,
+                };
+                // Untimed: a GPU's stats reset and its mirror brought up to
+                // date, timed on its own as gpu.prepare_s.
+                let prepared = backend.prepare(&heap, ctx).map_err(err)?;
                 let t = Instant::now();
-                let m = backend
-                    .mark(&heap, threads, ctx)
-                    .map_err(|source| BenchError::Mark {
-                        backend: backend.name(),
-                        heap: desc.clone(),
-                        source,
-                    })?;
+                let m = prepared.mark(threads, ctx).map_err(err)?;
                 let s = t.elapsed().as_secs_f64();
                 progress.step();
                 Ok::<_, BenchError>((m, s))

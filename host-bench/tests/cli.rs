@@ -199,6 +199,10 @@ fn gpu_run_reports_its_kernel_and_level_profile() {
     let gpu = &r["gpu"];
     assert_eq!(gpu["kernel"], "scan_workgroup");
     assert_eq!(gpu["gpu_scan_fraction"], 1.0);
+    // The preparation is timed on its own, outside the mark time; the
+    // mark's own uploads (the roots' mark bits and grey items) are counted.
+    assert!(gpu["prepare_s"].as_f64().unwrap() > 0.0, "{gpu}");
+    assert!(gpu["upload_bytes"].as_u64().unwrap() > 0, "{gpu}");
     let buckets = gpu["level_profile"].as_array().expect("a level profile");
     let sum = |k: &str| buckets.iter().map(|b| b[k].as_u64().unwrap()).sum::<u64>();
     // Every marked object of a random heap has slots, and with `always` the
@@ -280,7 +284,7 @@ fn json_carries_every_documented_field() {
     assert!(fields.len() > 30, "schema parsed to {fields:?}");
     for r in &runs {
         assert_fields_match(r, &fields);
-        assert_eq!(r["schema"], 6);
+        assert_eq!(r["schema"], 7);
         assert_eq!(r["mode"], "stw");
         assert!(r["adapter"].is_null(), "CPU backends have no adapter");
         assert!(r["upload_s"].is_null() && r["batches"].is_null());
@@ -356,7 +360,7 @@ fn concurrent_run_prints_trace_lines_and_json_cycles() {
     let fields = documented_fields("concurrent");
     assert!(fields.contains(&"cycles.park_p99_s"), "{fields:?}");
     assert_fields_match(r, &fields);
-    assert_eq!(r["schema"], 6);
+    assert_eq!(r["schema"], 7);
     assert_eq!(r["mode"], "concurrent");
     assert_eq!(r["backend"], "cpu");
     assert!(r["adapter"].is_null() && r["gpu"].is_null(), "{r}");
@@ -433,6 +437,9 @@ fn concurrent_run_scans_on_a_gpu_backend() {
     // Every heap scan of every cycle ran on the GPU, in batches.
     assert_eq!(gpu["gpu_scan_fraction"], 1.0, "{gpu}");
     assert!(gpu["batches"].as_u64().unwrap() >= 2, "{gpu}");
+    // The heap's first upload, before the mutators started.
+    assert!(gpu["prepare_s"].as_f64().unwrap() > 0.0, "{gpu}");
+    assert!(gpu["upload_bytes"].as_u64().unwrap() > 0, "{gpu}");
 }
 
 #[test]
@@ -695,6 +702,7 @@ fn table_has_every_column_and_quiet_when_piped() {
         "M edges/s",
         "vs bfs",
         "batches",
+        "prepare ms",
         "verified",
     ] {
         assert!(header.contains(col), "no {col} column in {header}");
