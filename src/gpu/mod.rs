@@ -102,6 +102,7 @@ mod layout;
 mod mirror;
 mod offload;
 mod shaders;
+mod twin;
 
 pub use backend::{GpuScan, GpuScanOptions, GpuScanStats};
 pub use batch::{BatchCounters, LevelSample};
