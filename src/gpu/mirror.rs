@@ -825,13 +825,12 @@ impl HeapMirror {
     fn write_queue_state(&self) {
         let cap = self.params.queue_cap;
         let tail = ((u64::from(self.head) + u64::from(self.queue_len)) % u64::from(cap)) as u32;
-        let mut words = [0u32; (CTL_PUSHED - CTL_HEAD + 1) as usize];
-        words[(CTL_HEAD - CTL_HEAD) as usize] = self.head;
-        words[(CTL_QUEUE_LEN - CTL_HEAD) as usize] = self.queue_len;
-        words[(CTL_CUR_LEN - CTL_HEAD) as usize] = 0;
-        words[(CTL_TAIL - CTL_HEAD) as usize] = tail;
-        words[(CTL_FREE - CTL_HEAD) as usize] = cap - self.queue_len;
-        words[(CTL_PUSHED - CTL_HEAD) as usize] = 0;
+        // HEAD, QUEUE_LEN, CUR_LEN, TAIL, FREE, PUSHED: adjacent words.
+        debug_assert_eq!(
+            [CTL_QUEUE_LEN, CTL_CUR_LEN, CTL_TAIL, CTL_FREE, CTL_PUSHED],
+            [1, 2, 3, 4, 5].map(|k| CTL_HEAD + k)
+        );
+        let words = [self.head, self.queue_len, 0, tail, cap - self.queue_len, 0];
         self.ctx.queue.write_buffer(
             &self.ctl,
             u64::from(CTL_HEAD) * 4,

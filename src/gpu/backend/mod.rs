@@ -28,12 +28,23 @@
 //!    scan work and bytes are charged to the caller's `GcWork`, so the loop
 //!    flushes them to the marker and to background credit as CPU work.
 //!
-//! The GPU bitmap crosses the bus only at a hand-off to the CPU and once at
-//! the end of marking ([`ScanBackend::settle`], from the collector's mark
-//! termination or the end of a stop-the-world mark), where it is merged
-//! into the host's. Until then the host's bitmap lacks the GPU's marks;
-//! nothing reads it but the barrier and the roots, which only grey more
-//! (each grey sent to the inbox is dropped there if the GPU has it).
+//! # The bitmap crosses the bus
+//!
+//! The GPU bitmap is downloaded and merged into the host's only at a
+//! hand-off to the CPU, at the end of marking ([`ScanBackend::settle`], from
+//! the collector's mark termination or the end of a stop-the-world mark),
+//! and, in a concurrent phase (a drain with a budget), once more: the first
+//! time the GPU queue runs empty, when the bulk of the heap is marked.
+//! Between merges the host's bitmap lacks the GPU's marks. Nothing reads it
+//! but the write barrier and the roots, which only grey more: each such grey
+//! sent to the inbox is dropped there if the GPU has its object. But
+//! without the idle merge, every barrier shade of an object the GPU marked
+//! would be new grey work to the host until the end, and Go's termination
+//! (no grey work after a ragged flush) would chase the mutators' writes
+//! instead of converging; after it, a shade finds grey work only where Go's
+//! would, or where the GPU marked since (the few objects reached after the
+//! bulk). A stop-the-world mark has no barrier and skips it. So a cycle
+//! moves the bitmap at most twice, and a batch reads back only its counters.
 //!
 //! # What termination must see
 //!
@@ -134,6 +145,9 @@ struct State {
     mode: Mode,
     /// The host's knowledge of the GPU bitmap.
     shadow: Shadow,
+    /// The GPU queue has run empty once this phase, and its bitmap was
+    /// merged then (see "The bitmap crosses the bus" in the module doc).
+    idle_merged: bool,
     /// Host items sent to the device since the last merge (recovery).
     pushed: Vec<GreyItem>,
     /// Scan work and bytes (net of duplicates) the batches since the last
@@ -164,6 +178,7 @@ impl State {
             phase: None,
             mode: Mode::Gpu,
             shadow: Shadow::default(),
+            idle_merged: false,
             pushed: Vec::new(),
             since_merge_work: 0,
             since_merge_bytes: 0,
@@ -471,6 +486,7 @@ impl GpuScan {
         mirror.set_watermark(wm)?;
         let words = mirror.mark_words() as usize;
         st.shadow.reset(words, wm.div_ceil(32) as usize);
+        st.idle_merged = false;
         st.mode = Mode::Gpu;
         st.levels = INITIAL_BATCH_LEVELS;
         self.stat(|s| {
@@ -694,7 +710,11 @@ impl GpuScan {
                 self.synced(|| self.push_host_greys(st, m, gcw))?;
                 if st.queue_len() > 0 || st.mirror()?.inbox_len() > 0 {
                     let b = self.batch_budget(st, budget);
-                    self.batch(st, m, gcw, b)?;
+                    let c = self.batch(st, m, gcw, b)?;
+                    if c.queue_len == 0 && !st.idle_merged && budget != Budget::Unbounded {
+                        st.idle_merged = true;
+                        self.synced(|| self.merge(st, m))?;
+                    }
                 }
             }
         }
