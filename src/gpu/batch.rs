@@ -37,7 +37,8 @@ use super::layout::{
     CTL_LEVEL_START_LO, CTL_LOG, CTL_MARKED, CTL_OVERFLOW, CTL_QUEUE_LEN, CTL_SCAN_LO, CTL_WORDS,
     LOG_WORDS_PER_LEVEL, OBJ_CHUNKS, QUEUE_CHUNKS, SLOT_CHUNKS, TRACE_LEVELS,
 };
-use super::mirror::{Chunked, HeapMirror, PendingMap};
+use super::mirror::{Chunked, HeapMirror};
+use super::readback::PendingMap;
 use super::{shaders, GpuError, MAX_BATCH_LEVELS, SCAN_WORK_PER_SLOT, WORKGROUP_SIZE};
 
 /// Storage buffers bound by one scan dispatch: control block, bitmap, and

@@ -16,16 +16,8 @@
 //! The mark bitmap (one bit per object) always fits one binding in practice
 //! and is not split; it too is refused if it does not fit.
 //!
-//! # Host shadow of the queue
-//!
-//! The ring's `head` and length live in the control block on the GPU. The
-//! mirror keeps a host copy, refreshed by every batch readback and by its own
-//! pushes and takes, so [`HeapMirror::push_greys`] and
-//! [`HeapMirror::take_queue`] know where the ring's tail is without a round
-//! trip. That copy is exact because every method that changes the queue takes
-//! `&mut self` and waits for its GPU work before returning, and pushing or
-//! taking is refused ([`GpuError::BatchInFlight`]) between
-//! [`HeapMirror::submit_batch`] and [`HeapMirror::finish_batch`].
+//! The ring and the inbox, as the host sees them, are in `queue.rs`; the
+//! readbacks in `readback.rs`.
 //!
 //! # Memory
 //!
@@ -34,17 +26,16 @@
 //! 16384 slots). A 2^25-object heap with 4 slots each needs 384 MiB of table,
 //! 512 MiB of slots, 256 MiB of queue and 4 MiB of bitmap.
 
-use std::sync::{Arc, Mutex};
-
 use bytemuck::{Pod, Zeroable};
 
 use super::batch::{LevelSample, Pipelines};
 use super::device::GpuContext;
 use super::layout::{
-    Params, CTL_BUFFER_WORDS, CTL_CUR_LEN, CTL_FREE, CTL_HEAD, CTL_PUSHED, CTL_QUEUE_LEN, CTL_TAIL,
-    CTL_WORDS, OBJ_CHUNKS, QUEUE_CHUNKS, SLOT_CHUNKS, TRACE_LEVELS,
+    Params, CTL_BUFFER_WORDS, CTL_WORDS, OBJ_CHUNKS, QUEUE_CHUNKS, SLOT_CHUNKS, TRACE_LEVELS,
 };
-use super::{GpuError, GreyItem, OBLET_SLOTS, WORKGROUP_SIZE};
+use super::queue::inbox_capacity;
+use super::readback::PendingMap;
+use super::{GpuError, OBLET_SLOTS, WORKGROUP_SIZE};
 
 /// One object-table entry, as the GPU reads it (12 bytes, no padding).
 #[repr(C)]
@@ -172,7 +163,7 @@ impl Chunked {
         }
     }
 
-    fn write(&self, queue: &wgpu::Queue, first: u64, data: &[u8]) {
+    pub(crate) fn write(&self, queue: &wgpu::Queue, first: u64, data: &[u8]) {
         let count = data.len() as u64 / self.elem_bytes;
         let eb = self.elem_bytes;
         self.pieces(first, count, |buf, offset, range| {
@@ -184,7 +175,7 @@ impl Chunked {
         });
     }
 
-    fn copy_to(
+    pub(crate) fn copy_to(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         first: u64,
@@ -242,7 +233,7 @@ pub struct HeapMirror {
     pub(crate) in_flight: Option<PendingMap>,
     /// Staging buffer for bitmap downloads, kept between them (a bitmap is
     /// megabytes, downloaded at every merge) and grown on demand.
-    marks_staging: Option<wgpu::Buffer>,
+    pub(crate) marks_staging: Option<wgpu::Buffer>,
     /// Timestamp queries, when the context traces levels.
     pub(crate) trace: Option<LevelTrace>,
     /// The level trace of the last finished batch.
@@ -539,21 +530,6 @@ impl HeapMirror {
         self.mark_words
     }
 
-    /// Empties the grey queue without reading it (start of a cycle, or a
-    /// cycle abandoned). Takes effect for the next batch.
-    ///
-    /// # Errors
-    /// [`GpuError::BatchInFlight`] between [`HeapMirror::submit_batch`] and
-    /// [`HeapMirror::finish_batch`]; device failures.
-    pub fn clear_queue(&mut self) -> Result<(), GpuError> {
-        self.no_batch_in_flight()?;
-        self.head = 0;
-        self.queue_len = 0;
-        self.inbox_len = 0;
-        self.write_queue_state();
-        self.ctx.check_health()
-    }
-
     /// Waits until every upload and submission so far has completed on the
     /// device (uploads are staged by wgpu until the next submission; this
     /// submits them). Used to time uploads apart from marking.
@@ -589,64 +565,6 @@ impl HeapMirror {
         })
     }
 
-    /// Downloads the whole mark bitmap, `ceil(max_objects / 32)` words.
-    ///
-    /// # Errors
-    /// [`GpuError::DeviceLost`] when the device is gone (the marks with it),
-    /// [`GpuError::Map`] when the readback fails otherwise.
-    pub fn download_marks(&mut self) -> Result<Vec<u32>, GpuError> {
-        let mut words = vec![0; self.mark_words as usize];
-        self.download_marks_into(&mut words)?;
-        Ok(words)
-    }
-
-    /// Downloads the first `dst.len()` words of the mark bitmap into `dst`:
-    /// the objects below `32 * dst.len()`. A heap reserved far larger than it
-    /// has grown needs only the words below its allocation watermark. The
-    /// staging buffer is kept for the next download, so a merge costs one
-    /// copy and one map, not an allocation.
-    ///
-    /// # Errors
-    /// As [`HeapMirror::download_marks`]; [`GpuError::OutOfRange`] when `dst`
-    /// is longer than the bitmap.
-    pub fn download_marks_into(&mut self, dst: &mut [u32]) -> Result<(), GpuError> {
-        self.check_range("mark words", 0, dst.len(), self.mark_words)?;
-        let bytes = dst.len() as u64 * 4;
-        if bytes == 0 {
-            return Ok(());
-        }
-        let ctx = &self.ctx;
-        ctx.check_health()?;
-        if self.marks_staging.as_ref().is_none_or(|b| b.size() < bytes) {
-            // Drop the old one first: only one is ever needed.
-            self.marks_staging = None;
-            self.marks_staging = Some(ctx.scoped("mark bitmap", || {
-                ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("marks staging"),
-                    size: bytes,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                })
-            })?);
-        }
-        let Some(staging) = self.marks_staging.as_ref() else {
-            return Err(GpuError::Internal("no bitmap staging buffer".into()));
-        };
-        let mut encoder = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("mark bitmap download"),
-            });
-        encoder.copy_buffer_to_buffer(&self.marks, 0, staging, 0, bytes);
-        ctx.scoped("mark bitmap", || {
-            ctx.queue.submit([encoder.finish()]);
-        })?;
-        PendingMap::start(staging, bytes).wait_with(ctx, staging, |b| {
-            // u32 -> u8 needs no alignment: the mapped bytes land in place.
-            bytemuck::cast_slice_mut::<u32, u8>(dst).copy_from_slice(b);
-        })
-    }
-
     /// Sets the allocation watermark: objects at or above `watermark` were
     /// allocated during the cycle and are black; the GPU never marks, queues
     /// or scans them. Takes effect for the next batch.
@@ -669,127 +587,6 @@ impl HeapMirror {
         self.ctx.check_health()
     }
 
-    /// Appends grey items the host has marked (it won their mark bits; the
-    /// GPU only scans them) to the tail of the ring.
-    ///
-    /// # Errors
-    /// [`GpuError::OutOfRange`] for an object at or above the watermark,
-    /// [`GpuError::QueueFull`] if the ring cannot take them all (nothing is
-    /// pushed then), [`GpuError::BatchInFlight`] between
-    /// [`HeapMirror::submit_batch`] and [`HeapMirror::finish_batch`].
-    pub fn push_greys(&mut self, items: &[GreyItem]) -> Result<(), GpuError> {
-        self.no_batch_in_flight()?;
-        if let Some(&(obj, oblet)) = items.iter().find(|(o, _)| *o >= self.params.watermark) {
-            return Err(GpuError::OutOfRange {
-                what: format!(
-                    "grey ({obj}, {oblet}) at or above the watermark {}",
-                    self.params.watermark
-                ),
-            });
-        }
-        let cap = u64::from(self.params.queue_cap);
-        let len = u64::from(self.queue_len);
-        let n = items.len() as u64;
-        if len + n > cap {
-            return Err(GpuError::QueueFull {
-                len,
-                pushed: n,
-                capacity: cap,
-            });
-        }
-        let flat: Vec<u32> = items.iter().flat_map(|&(o, k)| [o, k]).collect();
-        let tail = (u64::from(self.head) + len) % cap;
-        // The run may wrap around the end of the ring.
-        let first_run = n.min(cap - tail);
-        let (a, b) = flat.split_at((first_run * 2) as usize);
-        self.queue
-            .write(&self.ctx.queue, tail, bytemuck::cast_slice(a));
-        self.queue
-            .write(&self.ctx.queue, 0, bytemuck::cast_slice(b));
-        self.queue_len += n as u32;
-        self.write_queue_state();
-        self.ctx.check_health()
-    }
-
-    /// Objects in the inbox for the next batch.
-    pub fn inbox_len(&self) -> u32 {
-        self.inbox_len
-    }
-
-    /// Objects the inbox can take before the next batch.
-    pub fn inbox_room(&self) -> u32 {
-        inbox_capacity(self.capacity.max_objects) - self.inbox_len
-    }
-
-    /// Sends objects the host has greyed (marked in its own bitmap) to the
-    /// device inbox. The next batch shades them first: each one whose GPU
-    /// mark bit was clear is marked and queued there; the others were the
-    /// GPU's already and are counted as duplicates
-    /// ([`crate::gpu::BatchCounters::duplicates`]). See `scan_inbox.wgsl`.
-    ///
-    /// # Errors
-    /// [`GpuError::OutOfRange`] for an object at or above the watermark or
-    /// more objects than [`HeapMirror::inbox_room`] (nothing is sent then),
-    /// [`GpuError::BatchInFlight`] between [`HeapMirror::submit_batch`] and
-    /// [`HeapMirror::finish_batch`].
-    pub fn push_inbox(&mut self, objects: &[u32]) -> Result<(), GpuError> {
-        self.no_batch_in_flight()?;
-        if let Some(&obj) = objects.iter().find(|&&o| o >= self.params.watermark) {
-            return Err(GpuError::OutOfRange {
-                what: format!(
-                    "inbox object {obj} at or above the watermark {}",
-                    self.params.watermark
-                ),
-            });
-        }
-        if objects.len() as u64 > u64::from(self.inbox_room()) {
-            return Err(GpuError::OutOfRange {
-                what: format!(
-                    "{} inbox objects with room for {}",
-                    objects.len(),
-                    self.inbox_room()
-                ),
-            });
-        }
-        self.ctx.queue.write_buffer(
-            &self.inbox,
-            u64::from(self.inbox_len) * 4,
-            bytemuck::cast_slice(objects),
-        );
-        self.inbox_len += objects.len() as u32;
-        self.ctx.check_health()
-    }
-
-    /// Removes up to `max` grey items from the tail of the GPU ring (the most
-    /// recently queued) and returns them for the CPU engine to scan. The host
-    /// must upload its bitmap again before the GPU resumes, if it marked
-    /// anything meanwhile.
-    ///
-    /// # Errors
-    /// [`GpuError::DeviceLost`] / [`GpuError::Map`]; the queue is unchanged then.
-    /// [`GpuError::BatchInFlight`] between [`HeapMirror::submit_batch`] and
-    /// [`HeapMirror::finish_batch`].
-    pub fn take_queue(&mut self, max: usize) -> Result<Vec<GreyItem>, GpuError> {
-        self.no_batch_in_flight()?;
-        let n = u64::from(self.queue_len).min(max as u64);
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        let cap = u64::from(self.params.queue_cap);
-        let start = (u64::from(self.head) + u64::from(self.queue_len) - n) % cap;
-        let first_run = n.min(cap - start);
-        let bytes = self.read_back("grey queue", n * 8, |encoder, staging| {
-            self.queue.copy_to(encoder, start, first_run, staging, 0);
-            self.queue
-                .copy_to(encoder, 0, n - first_run, staging, first_run * 8);
-        })?;
-        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
-        self.queue_len -= n as u32;
-        self.write_queue_state();
-        self.ctx.check_health()?;
-        Ok(words.chunks_exact(2).map(|w| (w[0], w[1])).collect())
-    }
-
     /// Makes the next [`HeapMirror::run_batch`] fail as if the device had been
     /// lost: it destroys the device (`wgpu::Device::destroy`), so the failure
     /// travels the real path (lost callback, failed map) and is reported as
@@ -801,14 +598,20 @@ impl HeapMirror {
         self.inject_lost = true;
     }
 
-    fn no_batch_in_flight(&self) -> Result<(), GpuError> {
+    pub(crate) fn no_batch_in_flight(&self) -> Result<(), GpuError> {
         if self.in_flight.is_some() {
             return Err(GpuError::BatchInFlight);
         }
         Ok(())
     }
 
-    fn check_range(&self, what: &str, first: u32, len: usize, cap: u32) -> Result<(), GpuError> {
+    pub(crate) fn check_range(
+        &self,
+        what: &str,
+        first: u32,
+        len: usize,
+        cap: u32,
+    ) -> Result<(), GpuError> {
         let end = u64::from(first) + len as u64;
         if end > u64::from(cap) {
             return Err(GpuError::OutOfRange {
@@ -817,143 +620,4 @@ impl HeapMirror {
         }
         Ok(())
     }
-
-    /// Writes the queue state the host changed (`HEAD` .. `PUSHED`) as the
-    /// final `level_advance` of a batch leaves it: no level planned, the
-    /// tail and free room after the queued items. The inbox pass reads
-    /// `TAIL` and `FREE` before any `level_advance` of its batch.
-    fn write_queue_state(&self) {
-        let cap = self.params.queue_cap;
-        let tail = ((u64::from(self.head) + u64::from(self.queue_len)) % u64::from(cap)) as u32;
-        // HEAD, QUEUE_LEN, CUR_LEN, TAIL, FREE, PUSHED: adjacent words.
-        debug_assert_eq!(
-            [CTL_QUEUE_LEN, CTL_CUR_LEN, CTL_TAIL, CTL_FREE, CTL_PUSHED],
-            [1, 2, 3, 4, 5].map(|k| CTL_HEAD + k)
-        );
-        let words = [self.head, self.queue_len, 0, tail, cap - self.queue_len, 0];
-        self.ctx.queue.write_buffer(
-            &self.ctl,
-            u64::from(CTL_HEAD) * 4,
-            bytemuck::cast_slice(&words),
-        );
-    }
-
-    /// Refreshes the host copy of the queue state from a readback of `ctl`.
-    pub(crate) fn absorb_ctl(&mut self, ctl: &[u32]) {
-        self.head = ctl[CTL_HEAD as usize];
-        self.queue_len = ctl[CTL_QUEUE_LEN as usize];
-    }
-
-    /// Records `copy(encoder, staging)` into a fresh staging buffer of
-    /// `bytes`, submits, waits, and returns the bytes.
-    pub(crate) fn read_back(
-        &self,
-        what: &str,
-        bytes: u64,
-        copy: impl FnOnce(&mut wgpu::CommandEncoder, &wgpu::Buffer),
-    ) -> Result<Vec<u8>, GpuError> {
-        let ctx = &self.ctx;
-        ctx.check_health()?;
-        let staging = ctx.scoped(what, || {
-            ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("readback"),
-                size: bytes.max(4),
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        })?;
-        let mut encoder = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("readback"),
-            });
-        copy(&mut encoder, &staging);
-        ctx.scoped(what, || {
-            ctx.queue.submit([encoder.finish()]);
-        })?;
-        map_read(ctx, &staging, bytes)
-    }
-}
-
-/// Entries of the device inbox: enough for a burst of host greys (roots,
-/// a barrier flush, a hand-off's worth) between two batches, at 4 bytes
-/// each; a larger burst waits on the host for the next batch.
-pub const INBOX_ITEMS: u32 = 1 << 20;
-
-/// The inbox of a mirror for `max_objects` objects: no larger than the
-/// objects it could hold.
-fn inbox_capacity(max_objects: u32) -> u32 {
-    INBOX_ITEMS.min(max_objects.max(1))
-}
-
-/// A requested map of a staging buffer, completed by [`PendingMap::wait`].
-#[derive(Debug)]
-pub(crate) struct PendingMap {
-    /// Filled by the map callback (a mutex rather than a channel keeps the
-    /// mirror `Sync`).
-    result: Arc<Mutex<Option<Result<(), wgpu::BufferAsyncError>>>>,
-    bytes: u64,
-}
-
-impl PendingMap {
-    /// Requests a read map of the first `bytes` of `staging`; it completes
-    /// once the GPU work submitted so far has finished.
-    pub(crate) fn start(staging: &wgpu::Buffer, bytes: u64) -> Self {
-        let result = Arc::new(Mutex::new(None));
-        let slot = Arc::clone(&result);
-        staging.map_async(wgpu::MapMode::Read, 0..bytes.max(4), move |r| {
-            if let Ok(mut slot) = slot.lock() {
-                *slot = Some(r);
-            }
-        });
-        PendingMap { result, bytes }
-    }
-
-    /// Waits for the GPU, then copies the mapped bytes out and unmaps. A
-    /// failed map is a lost device if the device says so.
-    pub(crate) fn wait(
-        self,
-        ctx: &GpuContext,
-        staging: &wgpu::Buffer,
-    ) -> Result<Vec<u8>, GpuError> {
-        self.wait_with(ctx, staging, <[u8]>::to_vec)
-    }
-
-    /// [`PendingMap::wait`] that hands the mapped bytes to `read` instead
-    /// of copying them out.
-    pub(crate) fn wait_with<T>(
-        self,
-        ctx: &GpuContext,
-        staging: &wgpu::Buffer,
-        read: impl FnOnce(&[u8]) -> T,
-    ) -> Result<T, GpuError> {
-        let polled = ctx.device.poll(wgpu::PollType::wait_indefinitely());
-        let mapped = self.result.lock().ok().and_then(|mut r| r.take());
-        ctx.check_health()?;
-        if let Err(e) = polled {
-            return Err(GpuError::Map(format!("poll: {e}")));
-        }
-        match mapped {
-            Some(Ok(())) => {}
-            Some(Err(e)) => return Err(GpuError::Map(e.to_string())),
-            None => return Err(GpuError::Map("map callback did not run".into())),
-        }
-        let out = {
-            let view = staging
-                .get_mapped_range(0..self.bytes.max(4))
-                .map_err(|e| GpuError::Map(e.to_string()))?;
-            read(&view[..self.bytes as usize])
-        };
-        staging.unmap();
-        Ok(out)
-    }
-}
-
-/// Maps the first `bytes` of `staging` for reading, waits, and copies them out.
-pub(crate) fn map_read(
-    ctx: &GpuContext,
-    staging: &wgpu::Buffer,
-    bytes: u64,
-) -> Result<Vec<u8>, GpuError> {
-    PendingMap::start(staging, bytes).wait(ctx, staging)
 }

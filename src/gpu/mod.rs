@@ -22,9 +22,9 @@
 //! end, so the host pays one submission and one map per batch, not per level:
 //!
 //! ```text
-//! advance  scan  advance  scan  ...  advance  copy(ctl -> staging)
-//!    |       ^      |       ^           |
-//!    +-args--+      +-args--+           +-- final consume, plans nothing
+//! [inbox]  advance  scan  advance  scan  ...  advance  copy(ctl -> staging)
+//!             |       ^      |       ^           |
+//!             +-args--+      +-args--+           +-- final consume, plans nothing
 //! ```
 //!
 //! * `advance` (`shaders/level_advance.wgsl`, one invocation) *consumes* the
@@ -73,22 +73,21 @@
 //! A 16384-slot oblet and 255 two-slot objects in one workgroup keep all 256
 //! invocations busy; no invocation scans a long object alone.
 //!
-//! # Hand-off with the CPU engine
+//! # Under the CPU engine's drain loops
 //!
-//! [`GpuScan`] puts all of this behind the CPU engine's
-//! [`ScanBackend`](crate::scan::ScanBackend) seam: it uploads the heap at
-//! each phase start (dirty ranges only after the first), pushes the host's
-//! greys, runs batches for `drain` / `drain_n`, feeds their scan work to the
-//! marker's counters and to credit, hands narrow frontiers to the CPU and
-//! takes them back ([`OffloadPolicy`], [`OffloadModel`]), merges the GPU's
-//! marks into the host bitmap, and finishes on the CPU if the device is lost.
-//! Its module documentation states the bitmap-authority protocol. The
-//! mirror's own rules: while the GPU marks, its bitmap is authoritative;
-//! host marks reach it through [`HeapMirror::upload_marks_at`] before the
-//! greys are pushed with [`HeapMirror::push_greys`], and
-//! [`HeapMirror::download_marks`] brings the GPU's marks back;
-//! [`HeapMirror::take_queue`] moves greys to the host when the frontier is
-//! too narrow for the GPU to pay.
+//! [`GpuScan`] is a scan step ([`ScanBackend::scan`](crate::scan::ScanBackend::scan))
+//! under Go's own `gcDrain` and `gcDrainN` (`Marker::drain_with`,
+//! `Marker::drain_n_with`): it uploads what the heap changed at each phase
+//! start, sends the host's greys to the device (objects the GPU may have
+//! marked go to the **inbox**, [`HeapMirror::push_inbox`], which the next
+//! batch shades with `shaders/scan_inbox.wgsl`; items the host owns go
+//! straight into the queue, [`HeapMirror::push_greys`]), runs a batch per
+//! step and charges its scan work to the caller, hands narrow frontiers to
+//! the CPU and takes them back ([`OffloadPolicy`], [`OffloadModel`]), merges
+//! the GPU's bitmap into the host's at hand-offs and at the end of marking
+//! ([`HeapMirror::download_marks`]), and finishes on the CPU if the device
+//! is lost. Its module documentation states the protocol and its
+//! invariants.
 //!
 //! # Errors
 //!
@@ -101,16 +100,18 @@ mod device;
 mod layout;
 mod mirror;
 mod offload;
+mod options;
+mod queue;
+mod readback;
 mod shaders;
 mod twin;
 
 pub use backend::{GpuScan, GpuScanOptions, GpuScanStats};
 pub use batch::{BatchCounters, LevelSample};
-pub use device::{
-    AdapterDescription, BackendChoice, GpuContext, GpuOptions, STORAGE_BINDINGS_NEEDED,
-};
+pub use device::{GpuContext, STORAGE_BINDINGS_NEEDED};
 pub use mirror::{HeapMirror, MirrorCapacity, ObjectInfo};
 pub use offload::{OffloadModel, OffloadPolicy};
+pub use options::{AdapterDescription, BackendChoice, GpuOptions};
 /// The wgpu this crate is built with, for an application that shares its
 /// device ([`GpuContext::from_device`]) and must name the same version.
 pub use wgpu;

@@ -1,8 +1,7 @@
-//! Options and statistics of a [`GpuScan`](super::GpuScan), and the
+//! Options and statistics of a [`GpuScan`](super::GpuScan)(super::GpuScan), and the
 //! constants that size its batches.
 
 use super::super::{BatchCounters, GpuOptions, LevelSample, OffloadPolicy};
-use crate::mark::DRAIN_CHECK_THRESHOLD;
 
 /// Levels the first batch of a phase may run. Later batches double it while
 /// they use every level and work remains (long chains), and halve it when
@@ -20,14 +19,20 @@ pub const MIN_BATCH_LEVELS: u32 = 16;
 /// is derived from the GPU's measured rate.
 pub const DRAIN_BATCH_S: f64 = 0.004;
 
+/// The smallest scan-work budget of a drain's batch (12,500 slots): below
+/// it a batch's fixed cost (a submission, its levels' dispatches, a
+/// readback) outweighs its work. Batches of at least this much also refine
+/// the GPU's measured rate.
+pub const MIN_DRAIN_BUDGET: u64 = 100_000;
+
 /// Scan-work budget of a drain's batches before the GPU's rate is known.
-pub const INITIAL_DRAIN_BUDGET: u64 = 16 * DRAIN_CHECK_THRESHOLD as u64;
+pub const INITIAL_DRAIN_BUDGET: u64 = 16 * MIN_DRAIN_BUDGET;
 
 /// The CPU hands work back to the GPU when the host queues exceed this many
 /// times the hand-off threshold (see the module comment).
 pub const HANDOFF_HYSTERESIS: u64 = 2;
 
-/// How a [`GpuScan`] is set up.
+/// How a [`GpuScan`](super::GpuScan) is set up.
 #[derive(Clone, Debug, Default)]
 pub struct GpuScanOptions {
     /// Device selection and mirror limits.
@@ -35,14 +40,14 @@ pub struct GpuScanOptions {
     /// Who scans: see [`OffloadPolicy`].
     pub policy: OffloadPolicy,
     /// A fixed hand-off threshold in grey items for [`OffloadPolicy::Auto`],
-    /// instead of the measured [`OffloadModel::threshold`]. For tests and
+    /// instead of the measured [`OffloadModel::threshold`](crate::gpu::OffloadModel::threshold). For tests and
     /// experiments: a software driver's measured threshold can be infinite,
     /// and a fixed one makes the hand-off happen both ways.
     pub handoff_threshold: Option<u64>,
 }
 
-/// What a [`GpuScan`] did, summed since it was created or
-/// [`GpuScan::reset_stats`] was called.
+/// What a [`GpuScan`](super::GpuScan) did, summed since it was created or
+/// [`GpuScan::reset_stats`](super::GpuScan::reset_stats) was called.
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct GpuScanStats {
@@ -58,7 +63,7 @@ pub struct GpuScanStats {
     /// the host's bitmap at hand-offs to the GPU.
     pub upload_bytes: u64,
     /// Seconds spent bringing the mirror's heap up to date at phase starts
-    /// (and in [`GpuScan::prepare`]), transfers completed.
+    /// (and in [`GpuScan::prepare`](super::GpuScan::prepare)), transfers completed.
     pub upload_s: f64,
     /// Seconds spent creating mirrors (buffers and pipelines) and calibrating.
     pub setup_s: f64,

@@ -1,12 +1,14 @@
-//! Keeping the heap mirror in step with the heap: creating it for a heap,
-//! and uploading at each phase start what changed since the last (dirty
-//! slot and object cards, objects allocated since). The bitmap and the
-//! queue are not the heap's: they are reset per phase (`begin_phase`).
+//! Phase starts, and keeping the heap mirror in step with the heap:
+//! creating it for a heap, and uploading at each phase start what changed
+//! since the last (dirty slot and object cards, objects allocated since).
+//! The bitmap and the queue are not the heap's: they are reset per phase.
 
-use super::{GpuScan, State};
+use super::stats::INITIAL_BATCH_LEVELS;
+use super::{GpuScan, Mode, State};
 use crate::gpu::{GpuError, HeapMirror, MirrorCapacity, ObjectInfo, OffloadModel, OffloadPolicy};
 use crate::heap::Heap;
-use std::sync::atomic::Ordering::Relaxed;
+use crate::mark::Marker;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,6 +17,64 @@ use std::time::Instant;
 const UPLOAD_CHUNK: usize = 1 << 20;
 
 impl GpuScan {
+    /// Makes sure the GPU state belongs to `m`'s current phase. `Ok(false)`:
+    /// this phase is marked on the CPU (recorded in `cpu_phase`).
+    pub(super) fn enter_phase(&self, st: &mut State, m: &Marker) -> Result<bool, GpuError> {
+        let heap = m.heap();
+        if st.phase == Some(m.phase()) && st.is_heap(heap) {
+            return Ok(self.cpu_phase.load(Acquire) != m.phase());
+        }
+        // A new phase: whatever the previous one left is void.
+        st.phase = Some(m.phase());
+        st.clear_records();
+        self.queued.store(0, Release);
+        let on_cpu = || {
+            self.cpu_phase.store(m.phase(), Release);
+            Ok(false)
+        };
+        if st.heap_refused && st.is_heap(heap) {
+            return on_cpu();
+        }
+        if let Err(e) = self.ensure_mirror(st, heap) {
+            return match e {
+                GpuError::HeapTooLarge { .. }
+                | GpuError::OutOfMemory { .. }
+                | GpuError::OutOfRange { .. } => on_cpu(),
+                e => Err(e),
+            };
+        }
+        self.ensure_model(st)?;
+        if let Some(t) = self.threshold(st) {
+            let cfg = heap.config();
+            if t > MirrorCapacity::min_queue_items(cfg.max_objects, cfg.max_slots) {
+                return on_cpu();
+            }
+        }
+        self.begin_phase(st, m)?;
+        Ok(true)
+    }
+
+    /// Brings the mirror up to date with the heap, resets the GPU bitmap and
+    /// queue, and sets the watermark for `m`'s phase.
+    fn begin_phase(&self, st: &mut State, m: &Marker) -> Result<(), GpuError> {
+        let wm = m.watermark();
+        self.upload_heap(st, m.heap(), wm)?;
+        let t = Instant::now();
+        let mirror = st.mirror()?;
+        mirror.clear_marks()?;
+        mirror.clear_queue()?;
+        mirror.set_watermark(wm)?;
+        let words = mirror.mark_words() as usize;
+        st.shadow.reset(words, wm.div_ceil(32) as usize);
+        st.idle_merged = false;
+        st.mode = Mode::Gpu;
+        st.levels = INITIAL_BATCH_LEVELS;
+        self.stat(|s| {
+            s.submissions += 1;
+            s.sync_s += t.elapsed().as_secs_f64();
+        });
+        Ok(())
+    }
     /// Creates the mirror if `heap` is not the one mirrored. A heap that does
     /// not fit is recorded as refused (reported once) and the error returned.
     pub(super) fn ensure_mirror(&self, st: &mut State, heap: &Arc<Heap>) -> Result<(), GpuError> {
