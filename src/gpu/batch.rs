@@ -38,6 +38,7 @@ use super::layout::{
     LOG_WORDS_PER_LEVEL, OBJ_CHUNKS, QUEUE_CHUNKS, SLOT_CHUNKS, TRACE_LEVELS,
 };
 use super::mirror::{Chunked, HeapMirror};
+use super::ops::OpCounts;
 use super::readback::PendingMap;
 use super::{shaders, GpuError, MAX_BATCH_LEVELS, SCAN_WORK_PER_SLOT, WORKGROUP_SIZE};
 
@@ -77,8 +78,11 @@ pub struct BatchCounters {
     /// < budget` whenever the budget is what stopped it).
     pub last_level_scan_work: u64,
     /// Bytes the batch read back: the control block, plus the level log and
-    /// timestamps when levels are traced.
+    /// timestamps when levels are traced, and the ops totals when counting.
     pub readback_bytes: u64,
+    /// The batch's operations by category, when the context counts them
+    /// ([`crate::gpu::GpuOptions::count_ops`]).
+    pub ops: Option<OpCounts>,
 }
 
 /// One level of a traced batch ([`crate::gpu::GpuOptions::trace_levels`]):
@@ -454,6 +458,7 @@ impl HeapMirror {
                 .saturating_sub(u64_at(&ctl, CTL_LEVEL_START_LO))
                 * SCAN_WORK_PER_SLOT,
             readback_bytes: bytes.len() as u64,
+            ops: None,
         }))
     }
 

@@ -78,6 +78,8 @@ pub struct GpuContext {
     /// Level traces are on: [`GpuOptions::trace_levels`] and the adapter's
     /// timestamp features.
     pub(crate) trace_levels: bool,
+    /// The kernels' counting variant ([`GpuOptions::count_ops`]).
+    pub(crate) count_ops: bool,
     pub(crate) health: Arc<Mutex<DeviceHealth>>,
 }
 
@@ -374,6 +376,7 @@ impl GpuContext {
             max_binding_bytes,
             subgroups,
             trace_levels,
+            count_ops: options.count_ops,
             health: Arc::new(Mutex::new(DeviceHealth::default())),
         }
     }
@@ -458,6 +461,12 @@ impl GpuContext {
     /// was set and the adapter has the timestamp features it needs).
     pub fn traces_levels(&self) -> bool {
         self.trace_levels
+    }
+
+    /// Whether the kernels count their operations
+    /// ([`GpuOptions::count_ops`]).
+    pub fn counts_ops(&self) -> bool {
+        self.count_ops
     }
 
     /// The largest storage binding the mirror will create, in bytes: the

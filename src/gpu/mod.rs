@@ -100,6 +100,7 @@ mod device;
 mod layout;
 mod mirror;
 mod offload;
+mod ops;
 mod options;
 mod queue;
 mod readback;
@@ -111,6 +112,7 @@ pub use batch::{BatchCounters, LevelSample};
 pub use device::{GpuContext, STORAGE_BINDINGS_NEEDED};
 pub use mirror::{HeapMirror, MirrorCapacity, ObjectInfo};
 pub use offload::{OffloadModel, OffloadPolicy};
+pub use ops::OpCounts;
 pub use options::{AdapterDescription, BackendChoice, GpuOptions};
 /// The wgpu this crate is built with, for an application that shares its
 /// device ([`GpuContext::from_device`]) and must name the same version.

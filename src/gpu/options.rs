@@ -95,6 +95,13 @@ pub struct GpuOptions {
     /// own, large on a software driver: lavapipe's per-level time rises by
     /// more than half).
     pub trace_levels: bool,
+    /// Build the kernels' counting variant: every batch also totals its
+    /// operations by category ([`crate::gpu::OpCounts`], in
+    /// [`crate::gpu::BatchCounters::ops`] and
+    /// [`crate::gpu::GpuScanStats::ops`]). Default `false`: the counting
+    /// adds an atomic per counted operation; the normal kernels count
+    /// nothing and pay nothing for it.
+    pub count_ops: bool,
 }
 
 impl Default for GpuOptions {
@@ -105,6 +112,7 @@ impl Default for GpuOptions {
             max_binding_bytes: None,
             allow_subgroups: true,
             trace_levels: false,
+            count_ops: false,
         }
     }
 }

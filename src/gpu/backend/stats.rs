@@ -1,7 +1,7 @@
 //! Options and statistics of a [`GpuScan`](super::GpuScan)(super::GpuScan), and the
 //! constants that size its batches.
 
-use super::super::{BatchCounters, GpuOptions, LevelSample, OffloadPolicy};
+use super::super::{BatchCounters, GpuOptions, LevelSample, OffloadPolicy, OpCounts};
 
 /// Levels the first batch of a phase may run. Later batches double it while
 /// they use every level and work remains (long chains), and halve it when
@@ -92,6 +92,9 @@ pub struct GpuScanStats {
     /// host greyed or blackened that the GPU had won meanwhile. Each one's
     /// bytes are counted once (see the module documentation).
     pub duplicates: u64,
+    /// The kernels' operations by category, summed over batches, when the
+    /// context counts them ([`GpuOptions::count_ops`]).
+    pub ops: Option<OpCounts>,
     /// The counters of the last batch.
     pub last_batch: Option<BatchCounters>,
     /// Every level of every batch, in order, when the context traces levels

@@ -8,7 +8,9 @@ use super::stats::{
     DRAIN_BATCH_S, HANDOFF_HYSTERESIS, INITIAL_DRAIN_BUDGET, MIN_BATCH_LEVELS, MIN_DRAIN_BUDGET,
 };
 use super::{GpuScan, Mode, State};
-use crate::gpu::{BatchCounters, GpuError, MAX_BATCH_LEVELS, OBLET_SLOTS, SCAN_WORK_PER_SLOT};
+use crate::gpu::{
+    BatchCounters, GpuError, OpCounts, MAX_BATCH_LEVELS, OBLET_SLOTS, SCAN_WORK_PER_SLOT,
+};
 use crate::mark::{GcWork, Marker};
 use crate::scan::Budget;
 use std::sync::atomic::Ordering::Release;
@@ -128,6 +130,9 @@ impl GpuScan {
             s.gpu_s += secs;
             s.gpu_scan_work += c.scan_work;
             s.duplicates += c.duplicates;
+            if let Some(ops) = &c.ops {
+                s.ops.get_or_insert_with(OpCounts::default).add(ops);
+            }
             s.last_batch = Some(c);
         });
         Ok(c)
