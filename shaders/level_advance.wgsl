@@ -1,23 +1,36 @@
 // level_advance.wgsl — consume the level just scanned, plan the next one.
 //
 // Runs between scan dispatches inside one batch (one command buffer):
+//   0. fold: the counter stripes the level's workgroups added their totals
+//      to (scan work, marked objects, bytes) are added to the control block
+//      and cleared, so the batch counters and the budget test see the level;
 //   1. consume: the ring head moves past the level's CUR_LEN items and the
 //      items the level pushed join the queue; the level's items and scan
-//      work go into the level log after the control block (CTL_LOG, for a
-//      level trace);
+//      work go into the level log after the stripes (CTL_LOG, for a level
+//      trace);
 //   2. plan: the next level takes min(queue length, level cap, budget slots
 //      left) items from the head, unless the batch's levels are used up, the
 //      budget is reached, the queue is empty or a push overflowed — then it
 //      plans 0 items and the next scan dispatch is empty;
-//   3. writes the next scan's workgroup count into `args`, a buffer of its
-//      own: the scan dispatch reads it as its indirect argument and never binds
-//      it, because wgpu forbids binding the indirect buffer of a dispatch
-//      read-write in that same dispatch.
+//   3. writes the next level's queue state (HEAD, CUR_LEN, TAIL, FREE) into
+//      `level`, which the scan kernels read as plain data, and the next
+//      scan's workgroup count into `args`, a buffer of its own: the scan
+//      dispatch reads it as its indirect argument and never binds it,
+//      because wgpu forbids binding the indirect buffer of a dispatch
+//      read-write in that same dispatch;
+//   4. writes the NEXT level_advance's own workgroup count (1 if this one
+//      planned a level, else 0) into `next_advance`: the advances are
+//      dispatched indirectly too, from two buffers used in turn, so once a
+//      batch has planned nothing (its queue, budget or levels ran out) every
+//      later advance and scan of its command buffer is a dispatch of zero
+//      workgroups, and no empty level runs.
 //
 // Bindings (group 0):
-//   0 params : uniform  Params               (watermark, queue capacity, chunk shifts, level cap)
-//   1 ctl    : storage  array<atomic<u32>>   read_write  control block, then the level log (layout in src/gpu/layout.rs)
-//   2 args   : storage  array<u32>           read_write  indirect dispatch args (x, y, z)
+//   0 params       : uniform  Params               (watermark, queue capacity, chunk shifts, level cap)
+//   1 ctl          : storage  array<atomic<u32>>   read_write  control block, counter stripes, level log (layout in src/gpu/layout.rs)
+//   2 args         : storage  array<u32>           read_write  the next scan's indirect dispatch args (x, y, z)
+//   3 level        : storage  array<u32>           read_write  the next level's HEAD, CUR_LEN, TAIL, FREE
+//   4 next_advance : storage  array<u32>           read_write  the next level_advance's indirect dispatch args
 //
 // Workgroup size: 1 (a single invocation; the work is a handful of loads and stores).
 
@@ -47,13 +60,24 @@ const CTL_SCAN_LO: u32 = 10u;
 const CTL_ITEMS_LO: u32 = 12u;
 const CTL_LEVELS_RUN: u32 = 17u;
 const CTL_LEVEL_START_LO: u32 = 18u;
-const CTL_LOG: u32 = 32u;
+const CTL_ADVANCES: u32 = 24u;
+const CTL_MARKED: u32 = 14u;
+const CTL_BYTES_LO: u32 = 15u;
+const CTL_STRIPES: u32 = 32u;
+const STRIPES: u32 = 16u;
+const STRIPE_WORDS: u32 = 32u;
+const STRIPE_SCAN_LO: u32 = 0u;
+const STRIPE_MARKED: u32 = 2u;
+const STRIPE_BYTES_LO: u32 = 3u;
+const CTL_LOG: u32 = 544u;
 const LOG_WORDS_PER_LEVEL: u32 = 4u;
 const TRACE_LEVELS: u32 = 4095u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> ctl: array<atomic<u32>>;
 @group(0) @binding(2) var<storage, read_write> args: array<u32>;
+@group(0) @binding(3) var<storage, read_write> level: array<u32>;
+@group(0) @binding(4) var<storage, read_write> next_advance: array<u32>;
 
 // 64-bit add of a u32 into the (lo, hi) pair at `lo_idx`; single invocation,
 // so plain load/store through the atomics is enough.
@@ -66,9 +90,31 @@ fn add64(lo_idx: u32, v: u32) {
     }
 }
 
+// Takes the stripe word at `i` (and clears it).
+fn take(i: u32) -> u32 {
+    let v = atomicLoad(&ctl[i]);
+    atomicStore(&ctl[i], 0u);
+    return v;
+}
+
 @compute @workgroup_size(1)
 fn main() {
     let cap = params.queue_cap;
+    atomicStore(&ctl[CTL_ADVANCES], atomicLoad(&ctl[CTL_ADVANCES]) + 1u);
+
+    // 0. Fold the counter stripes into the batch counters.
+    for (var k = 0u; k < STRIPES; k++) {
+        let s = CTL_STRIPES + k * STRIPE_WORDS;
+        let scan_lo = take(s + STRIPE_SCAN_LO);
+        let scan_hi = take(s + STRIPE_SCAN_LO + 1u);
+        add64(CTL_SCAN_LO, scan_lo);
+        atomicStore(&ctl[CTL_SCAN_LO + 1u], atomicLoad(&ctl[CTL_SCAN_LO + 1u]) + scan_hi);
+        atomicStore(&ctl[CTL_MARKED], atomicLoad(&ctl[CTL_MARKED]) + take(s + STRIPE_MARKED));
+        let bytes_lo = take(s + STRIPE_BYTES_LO);
+        let bytes_hi = take(s + STRIPE_BYTES_LO + 1u);
+        add64(CTL_BYTES_LO, bytes_lo);
+        atomicStore(&ctl[CTL_BYTES_LO + 1u], atomicLoad(&ctl[CTL_BYTES_LO + 1u]) + bytes_hi);
+    }
 
     // 1. Consume the level that just ran (nothing if it planned 0 items).
     let cur = atomicLoad(&ctl[CTL_CUR_LEN]);
@@ -128,6 +174,10 @@ fn main() {
     atomicStore(&ctl[CTL_TAIL], tail);
     atomicStore(&ctl[CTL_FREE], cap - qlen);
     atomicStore(&ctl[CTL_PUSHED], 0u);
+    level[0] = head;
+    level[1] = next;
+    level[2] = tail;
+    level[3] = cap - qlen;
 
     // 3. Indirect arguments of the next scan dispatch. next <= level_cap, so
     // this is within max_compute_workgroups_per_dimension: the host turns
@@ -135,4 +185,9 @@ fn main() {
     args[0] = (next + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
     args[1] = 1u;
     args[2] = 1u;
+
+    // 4. Whether the next advance runs: only after a level that scans.
+    next_advance[0] = select(0u, 1u, next > 0u);
+    next_advance[1] = 1u;
+    next_advance[2] = 1u;
 }

@@ -1,18 +1,44 @@
-// scan_common.wgsl — what the two scan kernels share: the uniform block, the
-// control-block layout, the bindings, the helpers (chunked loads, the mark
-// test-and-set, ring appends) and the phases of a scan other than the slot
-// walk (gathering the items' slot runs, finding a slot's run, adding the
+// scan_common.wgsl — what the scan kernels and the inbox pass share: the
+// uniform block, the control-block layout, the bindings, the helpers
+// (chunked loads, the mark test-and-set, ring appends, operation counting)
+// and the phases of a scan other than the slot walk (gathering the items'
+// slot runs, finding a slot's run, flushing the winners, adding the
 // workgroup's totals). It has no entry point: the host prepends it to
-// scan_workgroup.wgsl or scan_subgroup.wgsl, whose entry points differ only in
-// how they reserve queue space, and validates each whole (tests/shaders.rs).
+// scan_workgroup.wgsl, scan_subgroup.wgsl or scan_inbox.wgsl, and validates
+// each whole (tests/shaders.rs). The two scan kernels differ only in how an
+// invocation finds its place in the workgroup's list of winners.
 //
-// Bindings (group 0), declared here for both kernels:
+// Grey items are (obj, oblet | COUNTED). A winner of a mark bit queues its
+// object as ONE item (obj, 0), without reading its descriptor; the scan that
+// takes the item reads the descriptor once (its slot run, its size) and, for
+// an object larger than an oblet, queues the other oblets then (as the CPU's
+// scan of a first oblet does). The bytes of a first item's object are counted
+// there too, unless the item has COUNTED set: the host counted them when it
+// marked the object in its own bitmap (items it pushed, inbox winners).
+//
+// A workgroup scans at most SLOT_CAP slots per dispatch: items past the cap
+// in its 256 (whole oblets of large objects, queued next to each other) are
+// queued again as they are, for the next level, so one workgroup never holds
+// up a level with megaslots of one array.
+//
+// The level's queue state (HEAD, CUR_LEN, TAIL, FREE) is read from the
+// `level` buffer, plain data that level_advance (and the host, between
+// batches) writes; the per-workgroup totals go to STRIPES counter stripes,
+// each on its own 128-byte line after the control block, which level_advance
+// folds into the control block once per level. What remains on the control
+// block's one line is one ring reservation (atomicAdd on PUSHED) per
+// workgroup flush.
+//
+// Bindings (group 0), declared here for every kernel that prepends it:
 //   0      params         : uniform  Params
-//   1      ctl            : storage  array<atomic<u32>>  read_write  control block
+//   1      ctl            : storage  array<atomic<u32>>  read_write  control block, counter stripes, level log
 //   2      marks          : storage  array<atomic<u32>>  read_write  mark bitmap, bit i of word i/32
 //   3..6   objects0..3    : storage  array<ObjInfo>      read        object table, 1 << obj_shift per binding
 //   7..14  slots0..7      : storage  array<u32>          read        pointer slots, 1 << slot_shift per binding
 //   15..18 queue0..3      : storage  array<vec2<u32>>    read_write  grey ring, 1 << queue_shift per binding
+//   20     ops            : storage  array<atomic<u32>>  read_write  operation totals (COUNT_OPS only)
+//   21     level          : storage  array<u32>          read        HEAD, CUR_LEN, TAIL, FREE of the level
+// (19 is the inbox pass's inbox.)
 //
 // Workgroup size: 256 (WORKGROUP_SIZE), the kernels' entry points.
 
@@ -43,9 +69,37 @@ const CTL_TAIL: u32 = 3u;
 const CTL_FREE: u32 = 4u;
 const CTL_PUSHED: u32 = 5u;
 const CTL_OVERFLOW: u32 = 6u;
-const CTL_SCAN_LO: u32 = 10u;
-const CTL_MARKED: u32 = 14u;
-const CTL_BYTES_LO: u32 = 15u;
+
+// Counter stripes: STRIPES of STRIPE_WORDS words from CTL_STRIPES, one
+// 128-byte line each; a workgroup adds to stripe workgroup_id % STRIPES.
+const CTL_STRIPES: u32 = 32u;
+const STRIPES: u32 = 16u;
+const STRIPE_WORDS: u32 = 32u;
+const STRIPE_SCAN_LO: u32 = 0u;
+const STRIPE_MARKED: u32 = 2u;
+const STRIPE_BYTES_LO: u32 = 3u;
+
+// Item flag: the host counted the bytes of this first item's object.
+const COUNTED: u32 = 0x80000000u;
+// Most slots one workgroup scans in one dispatch.
+const SLOT_CAP: u32 = 65536u;
+
+// The ops buffer's categories (src/gpu/ops.rs).
+const OPS_CTL_ATOMICS: u32 = 0u;
+const OPS_MARK_ATOMICS: u32 = 1u;
+const OPS_MARK_LOADS: u32 = 2u;
+const OPS_DESCRIPTOR_LOADS: u32 = 3u;
+const OPS_SLOT_LOADS: u32 = 4u;
+const OPS_RING_WRITES: u32 = 5u;
+const OPS_RING_READS: u32 = 6u;
+const OPS_WORKGROUP_BARRIERS: u32 = 7u;
+const OPS_MAX_WORKGROUP_SLOTS: u32 = 8u;
+const OPS_EDGES: u32 = 9u;
+const OPS_STRIPE_ATOMICS: u32 = 10u;
+
+// Set by the counting pipelines only: the normal ones compile the counting
+// away.
+override COUNT_OPS: bool = false;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> ctl: array<atomic<u32>>;
@@ -66,6 +120,8 @@ const CTL_BYTES_LO: u32 = 15u;
 @group(0) @binding(16) var<storage, read_write> queue1: array<vec2<u32>>;
 @group(0) @binding(17) var<storage, read_write> queue2: array<vec2<u32>>;
 @group(0) @binding(18) var<storage, read_write> queue3: array<vec2<u32>>;
+@group(0) @binding(20) var<storage, read_write> ops: array<atomic<u32>>;
+@group(0) @binding(21) var<storage, read> level: array<u32>;
 
 // Exclusive end of each item's slot run in the workgroup's concatenation.
 var<workgroup> run_end: array<u32, WORKGROUP_SIZE>;
@@ -77,8 +133,48 @@ var<workgroup> level_state: vec4<u32>;
 var<workgroup> wg_marked: atomic<u32>;
 var<workgroup> wg_bytes_lo: atomic<u32>;
 var<workgroup> wg_bytes_hi: atomic<u32>;
+// Items the gather queues (deferred items, oblets of large objects), and
+// where in the ring they go.
+var<workgroup> wg_extra: atomic<u32>;
+var<workgroup> wg_base: u32;
+// The winners recorded since the last flush, and how many.
+var<workgroup> win_obj: array<u32, WINNERS>;
+var<workgroup> win_count: atomic<u32>;
+var<workgroup> flush_count: u32;
+
+// Strides between winner flushes; each stride records at most
+// WORKGROUP_SIZE winners, so the buffer holds FLUSH_STRIDES * WORKGROUP_SIZE.
+const FLUSH_STRIDES: u32 = 4u;
+const WINNERS: u32 = 1024u; // FLUSH_STRIDES * WORKGROUP_SIZE
+
+// Adds n to operation total k (counting pipelines only).
+fn count(k: u32, n: u32) {
+    if COUNT_OPS && n > 0u {
+        atomicAdd(&ops[k], n);
+    }
+}
+
+// workgroupBarrier(), counted once per workgroup. Uniform control flow.
+fn barrier(lid: u32) {
+    if COUNT_OPS && lid == 0u {
+        atomicAdd(&ops[OPS_WORKGROUP_BARRIERS], 1u);
+    }
+    workgroupBarrier();
+}
+
+// Atomics on the control block's line, counted.
+fn ctl_atomic_add(i: u32, v: u32) -> u32 {
+    count(OPS_CTL_ATOMICS, 1u);
+    return atomicAdd(&ctl[i], v);
+}
+
+fn ctl_atomic_load(i: u32) -> u32 {
+    count(OPS_CTL_ATOMICS, 1u);
+    return atomicLoad(&ctl[i]);
+}
 
 fn load_obj(i: u32) -> ObjInfo {
+    count(OPS_DESCRIPTOR_LOADS, 1u);
     let c = i >> params.obj_shift;
     let o = i & ((1u << params.obj_shift) - 1u);
     var r: ObjInfo;
@@ -92,6 +188,7 @@ fn load_obj(i: u32) -> ObjInfo {
 }
 
 fn load_slot(i: u32) -> u32 {
+    count(OPS_SLOT_LOADS, 1u);
     let c = i >> params.slot_shift;
     let o = i & ((1u << params.slot_shift) - 1u);
     var r: u32;
@@ -109,6 +206,7 @@ fn load_slot(i: u32) -> u32 {
 }
 
 fn load_item(i: u32) -> vec2<u32> {
+    count(OPS_RING_READS, 1u);
     let c = i >> params.queue_shift;
     let o = i & ((1u << params.queue_shift) - 1u);
     var r: vec2<u32>;
@@ -122,6 +220,7 @@ fn load_item(i: u32) -> vec2<u32> {
 }
 
 fn store_item(i: u32, v: vec2<u32>) {
+    count(OPS_RING_WRITES, 1u);
     let c = i >> params.queue_shift;
     let o = i & ((1u << params.queue_shift) - 1u);
     switch c {
@@ -141,48 +240,48 @@ fn ring(base: u32, i: u32) -> u32 {
     return p;
 }
 
-// 64-bit atomic add of a u32 into the (lo, hi) pair of the control block.
-fn ctl_add64(lo_idx: u32, v: u32) {
+// 64-bit atomic add of a u32 into the (lo, hi) pair at ctl[lo_idx]: a
+// counter stripe's, not the control block's.
+fn stripe_add64(lo_idx: u32, v: u32) {
     let old = atomicAdd(&ctl[lo_idx], v);
+    count(OPS_STRIPE_ATOMICS, 1u);
     if old + v < old {
         atomicAdd(&ctl[lo_idx + 1u], 1u);
+        count(OPS_STRIPE_ATOMICS, 1u);
     }
 }
 
-// Number of oblet items an object is queued as: ceil(nslots / OBLET_SLOTS).
+// Number of oblet items an object is scanned as: ceil(nslots / OBLET_SLOTS).
 fn oblet_count(nslots: u32) -> u32 {
     return (nslots >> OBLET_SHIFT) + select(0u, 1u, (nslots & (OBLET_SLOTS - 1u)) != 0u);
 }
 
-// Tests and sets the mark bit of `t`; returns the number of items to queue
-// for it if this invocation won the bit, 0 otherwise (or if t has no slots).
-fn try_mark(t: u32) -> u32 {
+// Tests and sets the mark bit of `t`; true if this invocation won it. The
+// winner queues the object as one item without reading its descriptor (see
+// the header).
+fn try_mark(t: u32) -> bool {
     let w = t >> 5u;
     let bit = 1u << (t & 31u);
     // Plain load first: most targets of a dense graph are marked already,
     // and a load is far cheaper than a contended read-modify-write.
+    count(OPS_MARK_LOADS, 1u);
     if (atomicLoad(&marks[w]) & bit) != 0u {
-        return 0u;
+        return false;
     }
+    count(OPS_MARK_ATOMICS, 1u);
     let old = atomicOr(&marks[w], bit);
     if (old & bit) != 0u {
-        return 0u;
+        return false;
     }
-    let info = load_obj(t);
     atomicAdd(&wg_marked, 1u);
-    let b = atomicAdd(&wg_bytes_lo, info.size);
-    if b + info.size < b {
-        atomicAdd(&wg_bytes_hi, 1u);
-    }
-    return oblet_count(info.nslots);
+    return true;
 }
 
-// The level's queue state: HEAD, CUR_LEN, TAIL and FREE, which only
-// level_advance writes, so they hold still for the whole dispatch. Read once
-// per workgroup and shared: those words sit on the control block's cache line
-// next to the append cursor that every subgroup hits with atomics, and one
-// atomic load per invocation (or per winner) would queue up behind them at
-// the one memory partition that owns the line. Call in uniform control flow.
+// The level's queue state from the `level` buffer, read once per workgroup,
+// and the workgroup's counters zeroed (the kernels rely on them starting at
+// zero, so they do not leave it to the pipeline's zero-initialisation).
+// Call first, in uniform control flow: its uniform load is the barrier
+// that publishes the zeroes.
 struct LevelState {
     head: u32,
     cur_len: u32,
@@ -192,65 +291,129 @@ struct LevelState {
 
 fn load_level_state(lid: u32) -> LevelState {
     if lid == 0u {
-        level_state = vec4<u32>(
-            atomicLoad(&ctl[CTL_HEAD]),
-            atomicLoad(&ctl[CTL_CUR_LEN]),
-            atomicLoad(&ctl[CTL_TAIL]),
-            atomicLoad(&ctl[CTL_FREE]),
-        );
+        level_state = vec4<u32>(level[0], level[1], level[2], level[3]);
+        atomicStore(&wg_marked, 0u);
+        atomicStore(&wg_bytes_lo, 0u);
+        atomicStore(&wg_bytes_hi, 0u);
+        atomicStore(&wg_extra, 0u);
+        atomicStore(&win_count, 0u);
+        count(OPS_WORKGROUP_BARRIERS, 1u);
     }
     let v = workgroupUniformLoad(&level_state);
     return LevelState(v.x, v.y, v.z, v.w);
 }
 
-// Appends items (t, 0) .. (t, n - 1) at `start` past the ring tail, or flags
-// an overflow if they do not fit in the free part of the ring.
-fn append(lvl: LevelState, t: u32, start: u32, n: u32) {
-    let free = lvl.free;
-    if start > free || n > free - start {
+// Writes `v` at `pos` past the ring tail, or flags an overflow if that is
+// beyond the free part of the ring.
+fn append(lvl: LevelState, pos: u32, v: vec2<u32>) {
+    if pos >= lvl.free {
         atomicOr(&ctl[CTL_OVERFLOW], 1u);
+        count(OPS_CTL_ATOMICS, 1u);
         return;
     }
-    let tail = lvl.tail;
-    for (var k = 0u; k < n; k++) {
-        store_item(ring(tail, start + k), vec2<u32>(t, k));
+    store_item(ring(lvl.tail, pos), v);
+}
+
+// Adds the object's bytes to the workgroup's total.
+fn count_bytes(size: u32) {
+    let b = atomicAdd(&wg_bytes_lo, size);
+    if b + size < b {
+        atomicAdd(&wg_bytes_hi, 1u);
     }
 }
 
-// Phases 1 and 2 of both kernels: this invocation's item (ring position HEAD
-// + workgroup_id * WORKGROUP_SIZE + lid) and its slot run, then an inclusive
+// Phases 1 and 2 of the scan kernels: this invocation's item (ring position
+// HEAD + workgroup_id * WORKGROUP_SIZE + lid) and its slot run, an inclusive
 // prefix sum of the workgroup's run lengths (Hillis-Steele, log2(256)
-// rounds) into run_end / run_delta. Returns the workgroup's slot total.
-// Call in uniform control flow.
+// rounds) into run_end / run_delta, and the gather's own appends, under one
+// reservation: items past SLOT_CAP go back to the ring as they are, and a
+// kept first item of a large object queues its other oblets. Returns the
+// slots the workgroup scans (those of the kept items, a prefix). Call in
+// uniform control flow.
 fn gather_runs(lvl: LevelState, lid: u32, wid: u32) -> u32 {
     let idx = wid * WORKGROUP_SIZE + lid;
+    var item = vec2<u32>(0u, 0u);
+    var has = false;
     var len = 0u;
     var start = 0u;
+    var oblets = 0u;
+    var size = 0u;
     if idx < lvl.cur_len {
-        let item = load_item(ring(lvl.head, idx));
+        item = load_item(ring(lvl.head, idx));
+        has = true;
+        let k = item.y & ~COUNTED;
         let info = load_obj(item.x);
-        if item.y < oblet_count(info.nslots) {
-            let lo = item.y << OBLET_SHIFT;
+        oblets = oblet_count(info.nslots);
+        size = info.size;
+        if k < oblets {
+            let lo = k << OBLET_SHIFT;
             len = min(OBLET_SLOTS, info.nslots - lo);
             start = info.slot_start + lo;
         }
     }
 
     run_end[lid] = len;
-    workgroupBarrier();
+    barrier(lid);
     for (var off = 1u; off < WORKGROUP_SIZE; off <<= 1u) {
         var add = 0u;
         if lid >= off {
             add = run_end[lid - off];
         }
-        workgroupBarrier();
+        barrier(lid);
         run_end[lid] += add;
-        workgroupBarrier();
+        barrier(lid);
     }
-    run_delta[lid] = start - (run_end[lid] - len);
-    if lid == WORKGROUP_SIZE - 1u {
-        run_total = run_end[lid];
+    let end = run_end[lid];
+    run_delta[lid] = start - (end - len);
+    // The first item always fits (len <= OBLET_SLOTS <= SLOT_CAP), and
+    // run_end never falls: the kept items are a prefix, and the last of
+    // them sets the total.
+    let keep = end <= SLOT_CAP;
+    if keep && (lid == WORKGROUP_SIZE - 1u || run_end[lid + 1u] > SLOT_CAP) {
+        run_total = end;
     }
+
+    var extra = 0u;
+    var first = 0u;
+    if has {
+        let k = item.y & ~COUNTED;
+        if !keep {
+            extra = 1u;
+        } else if k == 0u {
+            if oblets > 1u {
+                extra = oblets - 1u;
+                first = 1u;
+            }
+            if (item.y & COUNTED) == 0u {
+                count_bytes(size);
+            }
+        }
+    }
+    var offset = 0u;
+    if extra > 0u {
+        offset = atomicAdd(&wg_extra, extra);
+    }
+    barrier(lid);
+    if lid == 0u {
+        let n = atomicLoad(&wg_extra);
+        var base = 0u;
+        if n > 0u {
+            base = ctl_atomic_add(CTL_PUSHED, n);
+        }
+        wg_base = base;
+    }
+    count(OPS_WORKGROUP_BARRIERS, select(0u, 1u, lid == 0u));
+    let base = workgroupUniformLoad(&wg_base);
+    if extra > 0u {
+        if first == 0u {
+            append(lvl, base + offset, item);
+        } else {
+            for (var k = 0u; k < extra; k++) {
+                append(lvl, base + offset + k, vec2<u32>(item.x, first + k));
+            }
+        }
+    }
+    count(OPS_WORKGROUP_BARRIERS, select(0u, 1u, lid == 0u));
     return workgroupUniformLoad(&run_total);
 }
 
@@ -270,15 +433,74 @@ fn concat_slot(j: u32) -> u32 {
     return run_delta[lo] + j;
 }
 
-// Phase 4 of both kernels: the workgroup's totals (scan work in slots,
-// marked objects, bytes) into the batch counters. Call in uniform control
-// flow, after the slot walk.
-fn add_workgroup_totals(lid: u32, total: u32) {
-    workgroupBarrier();
+// The target of concatenated slot j if it is a pointer below the watermark
+// that this invocation newly marked, else NONE.
+const NONE: u32 = 0xffffffffu;
+
+fn scan_slot(j: u32, total: u32) -> u32 {
+    if j >= total {
+        return NONE;
+    }
+    let v = load_slot(concat_slot(j));
+    if v == 0u {
+        return NONE;
+    }
+    count(OPS_EDGES, 1u);
+    let t = v - 1u;
+    if t < params.watermark && try_mark(t) {
+        return t;
+    }
+    return NONE;
+}
+
+// Queues every winner recorded since the last flush, as one item each
+// (`flag` in its oblet word), with ONE reservation on the ring cursor, and
+// empties the buffer. Call in uniform control flow.
+fn flush_winners(lid: u32, lvl: LevelState, flag: u32) {
+    barrier(lid); // every winner of the strides so far is recorded
     if lid == 0u {
-        ctl_add64(CTL_SCAN_LO, total);
-        atomicAdd(&ctl[CTL_MARKED], atomicLoad(&wg_marked));
-        ctl_add64(CTL_BYTES_LO, atomicLoad(&wg_bytes_lo));
-        atomicAdd(&ctl[CTL_BYTES_LO + 1u], atomicLoad(&wg_bytes_hi));
+        let n = atomicLoad(&win_count);
+        var base = 0u;
+        if n > 0u {
+            base = ctl_atomic_add(CTL_PUSHED, n);
+        }
+        flush_count = n;
+        wg_base = base;
+        // Nobody records again before the barrier at the end of this flush.
+        atomicStore(&win_count, 0u);
+    }
+    count(OPS_WORKGROUP_BARRIERS, select(0u, 1u, lid == 0u));
+    let base = workgroupUniformLoad(&wg_base);
+    for (var e = lid; e < flush_count; e += WORKGROUP_SIZE) {
+        append(lvl, base + e, vec2<u32>(win_obj[e], flag));
+    }
+    barrier(lid); // the buffer is read before the next stride refills it
+}
+
+// Phase 4 of the scan kernels: the workgroup's totals (scan work in slots,
+// marked objects, bytes) into its counter stripe. Call in uniform control
+// flow, after the slot walk.
+fn add_workgroup_totals(lid: u32, wid: u32, total: u32) {
+    barrier(lid);
+    if lid == 0u {
+        let s = CTL_STRIPES + (wid % STRIPES) * STRIPE_WORDS;
+        stripe_add64(s + STRIPE_SCAN_LO, total);
+        let marked = atomicLoad(&wg_marked);
+        if marked > 0u {
+            atomicAdd(&ctl[s + STRIPE_MARKED], marked);
+            count(OPS_STRIPE_ATOMICS, 1u);
+        }
+        let lo = atomicLoad(&wg_bytes_lo);
+        let hi = atomicLoad(&wg_bytes_hi);
+        if lo > 0u {
+            stripe_add64(s + STRIPE_BYTES_LO, lo);
+        }
+        if hi > 0u {
+            atomicAdd(&ctl[s + STRIPE_BYTES_LO + 1u], hi);
+            count(OPS_STRIPE_ATOMICS, 1u);
+        }
+        if COUNT_OPS {
+            atomicMax(&ops[OPS_MAX_WORKGROUP_SLOTS], total);
+        }
     }
 }

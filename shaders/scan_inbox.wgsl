@@ -7,21 +7,22 @@
 // invocation takes one inbox entry and does what `greyobject` does with a
 // mark bit it does not own yet:
 //   - atomicOr the object's bit into the GPU's bitmap;
-//   - the winner queues the object: ceil(nslots / OBLET_SLOTS) items, (t, 0)
-//     .. (t, n - 1), none for an object without slots. The host counted the
-//     object's bytes when it marked it in its own bitmap, so the winner counts
-//     nothing;
+//   - the winner queues the object as one item (t, 0 | COUNTED), without
+//     reading its descriptor: the scan that takes it reads that once (and
+//     queues a large object's other oblets then), and COUNTED tells it the
+//     host counted the object's bytes when it marked it in its own bitmap;
 //   - a loser found the bit set: the GPU won the object first and has queued
 //     or scanned it, and counted its bytes. The host's copy is dropped, and
 //     the loser adds 1 to CTL_DUPS and the object's size to CTL_DUP_BYTES, so
 //     the host can take back its own count: bytes are counted once.
 // One ring reservation per workgroup (one atomicAdd on the append cursor for
-// all the workgroup's winners), as the workgroup scan kernel does.
+// all the workgroup's winners), through the scan kernels' winner buffer.
 //
 // Runs first in a batch, before the first level_advance, which adds the
 // items it appended (CTL_PUSHED) to the queue. Reads the level's queue state
-// (TAIL, FREE) like the scan kernels: the host rewrites all of it whenever it
-// changes the queue between batches, so it is current here.
+// (TAIL, FREE) from the `level` buffer like the scan kernels: the host
+// rewrites it whenever it changes the queue between batches, so it is
+// current here.
 //
 // Bindings (group 0), a subset of scan_common.wgsl's plus the inbox:
 //   0      params         : uniform  Params
@@ -30,6 +31,8 @@
 //   3..6   objects0..3    : storage  array<ObjInfo>      read        object table, 1 << obj_shift per binding
 //   15..18 queue0..3      : storage  array<vec2<u32>>    read_write  grey ring, 1 << queue_shift per binding
 //   19     inbox          : storage  array<u32>          read        objects the host greyed, CTL_INBOX_LEN of them
+//   20     ops            : storage  array<atomic<u32>>  read_write  operation totals (COUNT_OPS only)
+//   21     level          : storage  array<u32>          read        HEAD, CUR_LEN, TAIL, FREE of the level
 // (slots0..7, bindings 7..14, are not used and not bound.)
 //
 // Workgroup size: 256 (WORKGROUP_SIZE), one-dimensional; dispatched directly
@@ -44,14 +47,12 @@ const CTL_DUP_BYTES_LO: u32 = 22u;
 
 @group(0) @binding(19) var<storage, read> inbox: array<u32>;
 
-// The workgroup's winners' items, duplicates and their bytes; zeroed
-// explicitly below.
-var<workgroup> inbox_items: atomic<u32>;
+// The workgroup's duplicates and their bytes, and the inbox's length;
+// zeroed explicitly below.
 var<workgroup> inbox_dups: atomic<u32>;
 var<workgroup> inbox_dup_lo: atomic<u32>;
 var<workgroup> inbox_dup_hi: atomic<u32>;
 var<workgroup> inbox_len: u32;
-var<workgroup> inbox_base: u32;
 
 @compute @workgroup_size(256)
 fn main(
@@ -59,55 +60,46 @@ fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
 ) {
     if lid == 0u {
-        atomicStore(&inbox_items, 0u);
         atomicStore(&inbox_dups, 0u);
         atomicStore(&inbox_dup_lo, 0u);
         atomicStore(&inbox_dup_hi, 0u);
-        inbox_len = atomicLoad(&ctl[CTL_INBOX_LEN]);
+        inbox_len = ctl_atomic_load(CTL_INBOX_LEN);
     }
-    let lvl = load_level_state(lid); // its uniform load is the barrier for the stores above
+    // Its uniform load is the barrier for the stores above.
+    let lvl = load_level_state(lid);
     let len = workgroupUniformLoad(&inbox_len);
 
     let i = wid.x * WORKGROUP_SIZE + lid;
-    var t = 0u;
-    var n = 0u;
-    var offset = 0u;
     if i < len {
-        t = inbox[i];
+        let t = inbox[i];
         if t < params.watermark {
             let bit = 1u << (t & 31u);
+            count(OPS_MARK_ATOMICS, 1u);
             let old = atomicOr(&marks[t >> 5u], bit);
-            let info = load_obj(t);
             if (old & bit) == 0u {
-                n = oblet_count(info.nslots);
-                offset = atomicAdd(&inbox_items, n);
+                win_obj[atomicAdd(&win_count, 1u)] = t;
             } else {
+                let size = load_obj(t).size;
                 atomicAdd(&inbox_dups, 1u);
-                let b = atomicAdd(&inbox_dup_lo, info.size);
-                if b + info.size < b {
+                let b = atomicAdd(&inbox_dup_lo, size);
+                if b + size < b {
                     atomicAdd(&inbox_dup_hi, 1u);
                 }
             }
         }
     }
+    flush_winners(lid, lvl, COUNTED);
 
-    workgroupBarrier();
     if lid == 0u {
-        let items = atomicLoad(&inbox_items);
-        var base = 0u;
-        if items > 0u {
-            base = atomicAdd(&ctl[CTL_PUSHED], items);
-        }
-        inbox_base = base;
         let dups = atomicLoad(&inbox_dups);
         if dups > 0u {
-            atomicAdd(&ctl[CTL_DUPS], dups);
-            ctl_add64(CTL_DUP_BYTES_LO, atomicLoad(&inbox_dup_lo));
-            atomicAdd(&ctl[CTL_DUP_BYTES_LO + 1u], atomicLoad(&inbox_dup_hi));
+            ctl_atomic_add(CTL_DUPS, dups);
+            let lo = atomicLoad(&inbox_dup_lo);
+            let old = ctl_atomic_add(CTL_DUP_BYTES_LO, lo);
+            let hi = atomicLoad(&inbox_dup_hi) + select(0u, 1u, old + lo < old);
+            if hi > 0u {
+                ctl_atomic_add(CTL_DUP_BYTES_LO + 1u, hi);
+            }
         }
-    }
-    let base = workgroupUniformLoad(&inbox_base);
-    if n > 0u {
-        append(lvl, t, base + offset, n);
     }
 }

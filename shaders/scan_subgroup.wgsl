@@ -1,40 +1,25 @@
-// scan_subgroup.wgsl — scan one mark level; queue appends aggregated per subgroup.
+// scan_subgroup.wgsl — scan one mark level; winners recorded per subgroup.
 //
-// Same algorithm and bindings as scan_workgroup.wgsl; only the append differs:
-// instead of one atomicAdd on the ring cursor per newly marked object, each
-// subgroup sums its winners' item counts (subgroupExclusiveAdd / subgroupAdd),
-// the subgroup's leader reserves the whole run with a single atomicAdd, and
-// subgroupBroadcastFirst hands the run's start to the others. Needs
-// wgpu::Features::SUBGROUP (naga 30 takes the builtins without `enable subgroups;`).
-// Subgroup operations run in uniform control flow: every invocation executes
-// every stride of the slot walk, with an item count of 0 when it has no slot.
-//
-// Each workgroup takes WORKGROUP_SIZE consecutive grey items of the level
-// (ring positions HEAD + workgroup_id.x * WORKGROUP_SIZE + i) and scans their
-// slots *together* (load-balanced search):
-//   1. each invocation loads one item (obj, oblet) and computes its slot run
-//      [slot_start + oblet * OBLET_SLOTS, ... + min(OBLET_SLOTS, rest));
-//   2. the run lengths are prefix-summed in workgroup memory;
-//   3. all invocations walk the workgroup's concatenated slots in strides of
-//      WORKGROUP_SIZE; invocation j finds the item owning slot j by binary
-//      search over the prefix sums. A 16384-slot oblet is thus scanned by the
-//      whole workgroup, not by one invocation.
-// For each slot: nil and targets at/above the watermark are skipped; the mark
-// bit is tested with a plain (atomic) load first and only then set with
-// atomicOr; the winner counts the object and bytes and appends all of the
-// object's oblets, (t, 0) .. (t, ceil(nslots / OBLET_SLOTS) - 1), to the ring
-// tail (one atomicAdd per subgroup and stride, see above). Objects without
-// slots are marked but never queued (Go blackens noscan objects at once).
-// Per-workgroup totals (scan work, marked objects, bytes) are added to the
-// control block once per workgroup.
+// Same algorithm and bindings as scan_workgroup.wgsl; only the recording of
+// a winner differs: instead of one workgroup atomic per newly marked object
+// for its index in the winner buffer, each subgroup counts its winners
+// (subgroupExclusiveAdd / subgroupAdd), the subgroup's leader takes the
+// subgroup's whole run of the buffer with a single atomicAdd, and
+// subgroupBroadcastFirst hands the run's start to the others. The ring
+// reservation is the same: one atomicAdd on the append cursor per workgroup
+// flush. Needs wgpu::Features::SUBGROUP (naga 30 takes the builtins without
+// `enable subgroups;`). Subgroup operations run in uniform control flow:
+// every invocation executes every stride of the slot walk.
 //
 // Bindings (group 0):
 //   0      params         : uniform  Params
-//   1      ctl            : storage  array<atomic<u32>>  read_write  control block
+//   1      ctl            : storage  array<atomic<u32>>  read_write  control block and counter stripes
 //   2      marks          : storage  array<atomic<u32>>  read_write  mark bitmap, bit i of word i/32
 //   3..6   objects0..3    : storage  array<ObjInfo>      read        object table, 1 << obj_shift per binding
 //   7..14  slots0..7      : storage  array<u32>          read        pointer slots, 1 << slot_shift per binding
 //   15..18 queue0..3      : storage  array<vec2<u32>>    read_write  grey ring, 1 << queue_shift per binding
+//   20     ops            : storage  array<atomic<u32>>  read_write  operation totals (COUNT_OPS only)
+//   21     level          : storage  array<u32>          read        HEAD, CUR_LEN, TAIL, FREE of the level
 //
 // Workgroup size: 256 (WORKGROUP_SIZE), one-dimensional; dispatched indirectly
 // with ceil(CUR_LEN / 256) workgroups planned by level_advance.wgsl.
@@ -53,18 +38,11 @@ fn main(
     let total = gather_runs(lvl, lid, wid.x);
 
     // 3. Walk the concatenated slots; invocation j owns slot j of each stride.
+    var stride = 0u;
     for (var base = 0u; base < total; base += WORKGROUP_SIZE) {
-        let j = base + lid;
-        var t = 0u;
-        var n = 0u;
-        if j < total {
-            let v = load_slot(concat_slot(j));
-            if v != 0u && v - 1u < params.watermark {
-                t = v - 1u;
-                n = try_mark(t);
-            }
-        }
-        // One reservation per subgroup for all its winners' items.
+        let t = scan_slot(base + lid, total);
+        let n = select(0u, 1u, t != NONE);
+        // One index reservation per subgroup for all its winners.
         let offset = subgroupExclusiveAdd(n);
         let sg_total = subgroupAdd(n);
         // The leader is the lowest active invocation, the one
@@ -72,14 +50,22 @@ fn main(
         let leader = subgroupBroadcastFirst(sg_lane);
         var sg_start = 0u;
         if sg_lane == leader && sg_total > 0u {
-            sg_start = atomicAdd(&ctl[CTL_PUSHED], sg_total);
+            sg_start = atomicAdd(&win_count, sg_total);
         }
         sg_start = subgroupBroadcastFirst(sg_start);
         if n > 0u {
-            append(lvl, t, sg_start + offset, n);
+            win_obj[sg_start + offset] = t;
+        }
+        stride += 1u;
+        if stride == FLUSH_STRIDES {
+            flush_winners(lid, lvl, 0u);
+            stride = 0u;
         }
     }
+    if stride > 0u {
+        flush_winners(lid, lvl, 0u);
+    }
 
-    // 4. Per-workgroup totals into the batch counters.
-    add_workgroup_totals(lid, total);
+    // 4. Per-workgroup totals into the counter stripe.
+    add_workgroup_totals(lid, wid.x, total);
 }

@@ -94,6 +94,7 @@ fn take_queue_hands_work_to_the_host_and_back() {
     let mut bits = m.download_marks().expect("download");
     let mut greys = Vec::new();
     for item in taken {
+        let item = common::taken(&heap, item, &mut total);
         greys.extend(host_scan_item(
             &heap,
             &mut bits,
@@ -133,7 +134,12 @@ fn take_everything_and_finish_on_the_host() {
         bytes_marked: c.bytes_marked,
         objects_marked: c.objects_marked,
     };
-    let mut stack = m.take_queue(usize::MAX).expect("take");
+    let mut stack: Vec<(u32, u32)> = m
+        .take_queue(usize::MAX)
+        .expect("take")
+        .into_iter()
+        .map(|item| common::taken(&heap, item, &mut total))
+        .collect();
     assert_eq!(stack.len() as u64, c.queue_len);
     assert_eq!(m.queue_len(), 0);
     let mut bits = m.download_marks().expect("download");

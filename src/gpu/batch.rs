@@ -32,22 +32,27 @@
 
 use super::device::GpuContext;
 use super::layout::{
-    CTL_BATCH_FIRST, CTL_BATCH_LAST, CTL_BUDGET_LO, CTL_BUFFER_WORDS, CTL_BYTES_LO, CTL_DUPS,
-    CTL_DUP_BYTES_LO, CTL_INBOX_LEN, CTL_ITEMS_LO, CTL_LEVELS_LEFT, CTL_LEVELS_RUN,
+    CTL_ADVANCES, CTL_BATCH_FIRST, CTL_BATCH_LAST, CTL_BUDGET_LO, CTL_BUFFER_WORDS, CTL_BYTES_LO,
+    CTL_DUPS, CTL_DUP_BYTES_LO, CTL_INBOX_LEN, CTL_ITEMS_LO, CTL_LEVELS_LEFT, CTL_LEVELS_RUN,
     CTL_LEVEL_START_LO, CTL_LOG, CTL_MARKED, CTL_OVERFLOW, CTL_QUEUE_LEN, CTL_SCAN_LO, CTL_WORDS,
     LOG_WORDS_PER_LEVEL, OBJ_CHUNKS, QUEUE_CHUNKS, SLOT_CHUNKS, TRACE_LEVELS,
 };
-use super::mirror::{Chunked, HeapMirror};
+use super::mirror::{Chunked, HeapMirror, OPS_BYTES};
 use super::ops::OpCounts;
 use super::readback::PendingMap;
 use super::{shaders, GpuError, MAX_BATCH_LEVELS, SCAN_WORK_PER_SLOT, WORKGROUP_SIZE};
 
-/// Storage buffers bound by one scan dispatch: control block, bitmap, and
-/// every chunk of the object table, slots and queue.
-pub(crate) const SCAN_STORAGE_BINDINGS: u32 = (2 + OBJ_CHUNKS + SLOT_CHUNKS + QUEUE_CHUNKS) as u32;
+/// Storage buffers bound by one scan dispatch: control block, bitmap, every
+/// chunk of the object table, slots and queue, the ops totals and the level
+/// state.
+pub(crate) const SCAN_STORAGE_BINDINGS: u32 = (4 + OBJ_CHUNKS + SLOT_CHUNKS + QUEUE_CHUNKS) as u32;
 
-/// Binding of the device inbox in `scan_inbox.wgsl` (after the scan's).
+/// Binding of the device inbox in `scan_inbox.wgsl`.
 const INBOX_BINDING: u32 = 19;
+/// Binding of the ops totals in the scan kernels and the inbox pass.
+const OPS_BINDING: u32 = 20;
+/// Binding of the level's queue state in the scan kernels and the inbox pass.
+const LEVEL_BINDING: u32 = 21;
 
 /// What one batch did, read back from the GPU after it finished.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -100,7 +105,7 @@ pub struct LevelSample {
     pub gpu_s: f64,
 }
 
-/// The two compute pipelines and their bind groups (fixed for a mirror's
+/// The compute pipelines and their bind groups (fixed for a mirror's
 /// lifetime: its buffers never change).
 #[derive(Debug)]
 pub(crate) struct Pipelines {
@@ -109,7 +114,24 @@ pub(crate) struct Pipelines {
     inbox: wgpu::ComputePipeline,
     inbox_bind: wgpu::BindGroup,
     advance: wgpu::ComputePipeline,
-    advance_bind: wgpu::BindGroup,
+    /// `advance_bind[k]` writes `advance_args[1 - k]`: the advance
+    /// dispatched from `advance_args[k]` plans the next one's.
+    advance_bind: [wgpu::BindGroup; 2],
+}
+
+/// The mirror's buffers, as the pipelines bind them.
+pub(crate) struct Bindings<'a> {
+    pub(crate) params: &'a wgpu::Buffer,
+    pub(crate) ctl: &'a wgpu::Buffer,
+    pub(crate) args: &'a wgpu::Buffer,
+    pub(crate) marks: &'a wgpu::Buffer,
+    pub(crate) inbox: &'a wgpu::Buffer,
+    pub(crate) level: &'a wgpu::Buffer,
+    pub(crate) advance_args: &'a [wgpu::Buffer; 2],
+    pub(crate) ops: &'a wgpu::Buffer,
+    pub(crate) objects: &'a Chunked,
+    pub(crate) slots: &'a Chunked,
+    pub(crate) queue: &'a Chunked,
 }
 
 fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
@@ -138,11 +160,43 @@ fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
     }
 }
 
+/// A layout of `entries` and a bind group binding `buffers` to them (each
+/// entry's binding number to the buffer beside it).
+fn bind(
+    device: &wgpu::Device,
+    label: &str,
+    entries: &[(wgpu::BindGroupLayoutEntry, &wgpu::Buffer)],
+) -> (wgpu::BindGroupLayout, wgpu::BindGroup) {
+    let layout_entries: Vec<wgpu::BindGroupLayoutEntry> = entries.iter().map(|(e, _)| *e).collect();
+    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(label),
+        entries: &layout_entries,
+    });
+    let group_entries: Vec<wgpu::BindGroupEntry> = entries
+        .iter()
+        .map(|(e, b)| wgpu::BindGroupEntry {
+            binding: e.binding,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout: &layout,
+        entries: &group_entries,
+    });
+    (layout, group)
+}
+
+/// A compute pipeline of `source`'s `main`, with its override constants.
+/// Workgroup memory is not zero-initialised: the kernels zero what they
+/// rely on themselves (`load_level_state`), and on some drivers the
+/// initialisation is a pass over the memory per workgroup.
 fn pipeline(
     device: &wgpu::Device,
     label: &str,
     source: &str,
     layout: &wgpu::BindGroupLayout,
+    constants: &[(&str, f64)],
 ) -> wgpu::ComputePipeline {
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(label),
@@ -158,124 +212,86 @@ fn pipeline(
         layout: Some(&pipeline_layout),
         module: &module,
         entry_point: Some("main"),
-        compilation_options: Default::default(),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants,
+            zero_initialize_workgroup_memory: false,
+        },
         cache: None,
     })
 }
 
 impl Pipelines {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        ctx: &GpuContext,
-        params: &wgpu::Buffer,
-        ctl: &wgpu::Buffer,
-        args: &wgpu::Buffer,
-        marks: &wgpu::Buffer,
-        inbox: &wgpu::Buffer,
-        objects: &Chunked,
-        slots: &Chunked,
-        queue: &Chunked,
-    ) -> Self {
+    pub(crate) fn new(ctx: &GpuContext, b: &Bindings<'_>) -> Self {
         let device = &ctx.device;
+        let constants: &[(&str, f64)] = if ctx.count_ops {
+            &[("COUNT_OPS", 1.0)]
+        } else {
+            &[]
+        };
 
-        // Scan: params, ctl, marks, objects0..3, slots0..7, queue0..3
-        // (binding numbers as in the shader headers).
-        let mut entries = vec![
-            uniform_entry(0),
-            storage_entry(1, false),
-            storage_entry(2, false),
+        // Scan: params, ctl, marks, objects0..3, slots0..7, queue0..3, ops,
+        // level (binding numbers as in the shader headers).
+        let mut scan_entries = vec![
+            (uniform_entry(0), b.params),
+            (storage_entry(1, false), b.ctl),
+            (storage_entry(2, false), b.marks),
         ];
-        let mut buffers: Vec<&wgpu::Buffer> = vec![params, ctl, marks];
-        for (chunked, read_only) in [(objects, true), (slots, true), (queue, false)] {
+        let mut next = 3;
+        for (chunked, read_only) in [(b.objects, true), (b.slots, true), (b.queue, false)] {
             for buf in &chunked.buffers {
-                entries.push(storage_entry(buffers.len() as u32, read_only));
-                buffers.push(buf);
+                scan_entries.push((storage_entry(next, read_only), buf));
+                next += 1;
             }
         }
-        let scan_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("scan"),
-            entries: &entries,
-        });
-        let scan_entries: Vec<wgpu::BindGroupEntry> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        let scan_bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("scan"),
-            layout: &scan_layout,
-            entries: &scan_entries,
-        });
+        scan_entries.push((storage_entry(OPS_BINDING, false), b.ops));
+        scan_entries.push((storage_entry(LEVEL_BINDING, true), b.level));
+        let (scan_layout, scan_bind) = bind(device, "scan", &scan_entries);
         let scan_src = if ctx.subgroups {
             shaders::SCAN_SUBGROUP
         } else {
             shaders::SCAN_WORKGROUP
         };
-        let scan = pipeline(device, ctx.scan_kernel(), scan_src, &scan_layout);
+        let scan = pipeline(device, ctx.scan_kernel(), scan_src, &scan_layout, constants);
 
-        // Inbox: the scan's bindings less the slots, plus the inbox at 19.
+        // Inbox: the scan's bindings less the slots, plus the inbox.
         let slot_bindings = 3 + OBJ_CHUNKS as u32..3 + (OBJ_CHUNKS + SLOT_CHUNKS) as u32;
-        let mut inbox_entries: Vec<wgpu::BindGroupLayoutEntry> = entries
+        let mut inbox_entries: Vec<_> = scan_entries
             .iter()
-            .filter(|e| !slot_bindings.contains(&e.binding))
+            .filter(|(e, _)| !slot_bindings.contains(&e.binding))
             .copied()
             .collect();
-        inbox_entries.push(storage_entry(INBOX_BINDING, true));
-        let inbox_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("inbox"),
-            entries: &inbox_entries,
-        });
-        let mut inbox_bind_entries: Vec<wgpu::BindGroupEntry> = scan_entries
-            .iter()
-            .filter(|e| !slot_bindings.contains(&e.binding))
-            .cloned()
-            .collect();
-        inbox_bind_entries.push(wgpu::BindGroupEntry {
-            binding: INBOX_BINDING,
-            resource: inbox.as_entire_binding(),
-        });
-        let inbox_bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("inbox"),
-            layout: &inbox_layout,
-            entries: &inbox_bind_entries,
-        });
-        let inbox = pipeline(device, "scan_inbox", shaders::SCAN_INBOX, &inbox_layout);
+        inbox_entries.push((storage_entry(INBOX_BINDING, true), b.inbox));
+        let (inbox_layout, inbox_bind) = bind(device, "inbox", &inbox_entries);
+        let inbox = pipeline(
+            device,
+            "scan_inbox",
+            shaders::SCAN_INBOX,
+            &inbox_layout,
+            constants,
+        );
 
-        // Advance: params, ctl, args.
-        let advance_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("level_advance"),
-            entries: &[
-                uniform_entry(0),
-                storage_entry(1, false),
-                storage_entry(2, false),
-            ],
-        });
-        let advance_bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("level_advance"),
-            layout: &advance_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: params.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: ctl.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: args.as_entire_binding(),
-                },
-            ],
-        });
+        // Advance: params, ctl, args, level, the next advance's args.
+        let advance_group = |k: usize| {
+            bind(
+                device,
+                "level_advance",
+                &[
+                    (uniform_entry(0), b.params),
+                    (storage_entry(1, false), b.ctl),
+                    (storage_entry(2, false), b.args),
+                    (storage_entry(3, false), b.level),
+                    (storage_entry(4, false), &b.advance_args[1 - k]),
+                ],
+            )
+        };
+        let (advance_layout, bind0) = advance_group(0);
+        let (_, bind1) = advance_group(1);
         let advance = pipeline(
             device,
             "level_advance",
             shaders::LEVEL_ADVANCE,
             &advance_layout,
+            &[],
         );
 
         Pipelines {
@@ -284,7 +300,7 @@ impl Pipelines {
             inbox,
             inbox_bind,
             advance,
-            advance_bind,
+            advance_bind: [bind0, bind1],
         }
     }
 }
@@ -346,7 +362,7 @@ impl HeapMirror {
         self.ctx.check_health()?;
 
         // Reset the batch words of the control block: overflow, levels left,
-        // budget (in slots), then the zeroed counters.
+        // budget (in slots), the inbox's length, then the zeroed counters.
         let budget_slots = budget_scan_work.div_ceil(SCAN_WORK_PER_SLOT);
         let mut batch = [0u32; (CTL_BATCH_LAST - CTL_BATCH_FIRST + 1) as usize];
         let at = |word: u32| (word - CTL_BATCH_FIRST) as usize;
@@ -355,11 +371,22 @@ impl HeapMirror {
         batch[at(CTL_BUDGET_LO)] = budget_slots as u32;
         batch[at(CTL_BUDGET_LO) + 1] = (budget_slots >> 32) as u32;
         batch[at(CTL_INBOX_LEN)] = self.inbox_len;
-        self.ctx.queue.write_buffer(
+        let queue = &self.ctx.queue;
+        queue.write_buffer(
             &self.ctl,
             u64::from(CTL_BATCH_FIRST) * 4,
             bytemuck::cast_slice(&batch),
         );
+        // The first advance runs; it decides whether the next one does.
+        queue.write_buffer(
+            &self.advance_args[0],
+            0,
+            bytemuck::cast_slice(&[1u32, 1, 1]),
+        );
+        let counting = self.ctx.count_ops;
+        if counting {
+            queue.write_buffer(&self.ops, 0, &[0u8; OPS_BYTES as usize]);
+        }
 
         let mut encoder = self
             .ctx
@@ -379,30 +406,35 @@ impl HeapMirror {
                 pass.set_bind_group(0, &p.inbox_bind, &[]);
                 pass.dispatch_workgroups(self.inbox_len.div_ceil(WORKGROUP_SIZE), 1, 1);
             }
+            // Advance k is dispatched from advance_args[k % 2] and writes the
+            // other: once a batch plans nothing, the rest are empty.
+            let advance = |pass: &mut wgpu::ComputePass<'_>, k: u32| {
+                let k = (k % 2) as usize;
+                pass.set_pipeline(&p.advance);
+                pass.set_bind_group(0, &p.advance_bind[k], &[]);
+                pass.dispatch_workgroups_indirect(&self.advance_args[k], 0);
+            };
             for level in 0..max_levels {
                 // Timestamp k starts level k; the one starting level
                 // TRACE_LEVELS (if the batch has it) ends the last traced one.
                 if let Some(t) = trace.filter(|_| level <= TRACE_LEVELS) {
                     pass.write_timestamp(&t.queries, level);
                 }
-                pass.set_pipeline(&p.advance);
-                pass.set_bind_group(0, &p.advance_bind, &[]);
-                pass.dispatch_workgroups(1, 1, 1);
+                advance(&mut pass, level);
                 pass.set_pipeline(&p.scan);
                 pass.set_bind_group(0, &p.scan_bind, &[]);
                 pass.dispatch_workgroups_indirect(&self.args, 0);
             }
             // Final advance: consumes the last level and plans nothing
             // (levels left is 0), so the queue state is settled for the host.
-            pass.set_pipeline(&p.advance);
-            pass.set_bind_group(0, &p.advance_bind, &[]);
-            pass.dispatch_workgroups(1, 1, 1);
+            advance(&mut pass, max_levels);
             if let Some(t) = trace.filter(|_| max_levels <= TRACE_LEVELS) {
                 pass.write_timestamp(&t.queries, max_levels);
             }
         }
-        // The control block, or with a trace the whole control buffer (block
-        // and level log) followed by the timestamps.
+        // The control block, or with a trace the whole control buffer (block,
+        // stripes and level log) followed by the timestamps; then, counting,
+        // the ops totals.
         let ctl_bytes = match self.trace {
             None => u64::from(CTL_WORDS) * 4,
             Some(_) => u64::from(CTL_BUFFER_WORDS) * 4,
@@ -415,6 +447,11 @@ impl HeapMirror {
             encoder.resolve_query_set(&t.queries, 0..n, &t.resolved, 0);
             encoder.copy_buffer_to_buffer(&t.resolved, 0, &self.ctl_staging, ctl_bytes, ts_bytes);
             readback_bytes += ts_bytes;
+        }
+        let ops_at = readback_bytes;
+        if counting {
+            encoder.copy_buffer_to_buffer(&self.ops, 0, &self.ctl_staging, ops_at, OPS_BYTES);
+            readback_bytes += OPS_BYTES;
         }
         self.ctx.scoped("mark batch", || {
             self.ctx.queue.submit([encoder.finish()]);
@@ -444,6 +481,15 @@ impl HeapMirror {
                 capacity: u64::from(self.params.queue_cap),
             });
         }
+        let levels_run = ctl[CTL_LEVELS_RUN as usize];
+        let ops = self.ctx.count_ops.then(|| {
+            let ops_at = bytes.len() - OPS_BYTES as usize;
+            let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[ops_at..]);
+            // Every advance but the one that ends the batch planned a level;
+            // one that planned none and was not the last is an empty level.
+            let advances = ctl[CTL_ADVANCES as usize];
+            OpCounts::from_words(&words, levels_run, advances.saturating_sub(1))
+        });
         Ok(Some(BatchCounters {
             scan_work: u64_at(&ctl, CTL_SCAN_LO) * SCAN_WORK_PER_SLOT,
             objects_scanned: u64_at(&ctl, CTL_ITEMS_LO),
@@ -453,12 +499,12 @@ impl HeapMirror {
             inbox: u64::from(ctl[CTL_INBOX_LEN as usize]),
             duplicates: u64::from(ctl[CTL_DUPS as usize]),
             duplicate_bytes: u64_at(&ctl, CTL_DUP_BYTES_LO),
-            levels_run: ctl[CTL_LEVELS_RUN as usize],
+            levels_run,
             last_level_scan_work: u64_at(&ctl, CTL_SCAN_LO)
                 .saturating_sub(u64_at(&ctl, CTL_LEVEL_START_LO))
                 * SCAN_WORK_PER_SLOT,
             readback_bytes: bytes.len() as u64,
-            ops: None,
+            ops,
         }))
     }
 

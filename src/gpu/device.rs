@@ -87,10 +87,10 @@ pub struct GpuContext {
 /// per shader stage (wgpu's default limit is 8).
 pub const STORAGE_BINDINGS_NEEDED: u32 = super::batch::SCAN_STORAGE_BINDINGS;
 
-/// Workgroup memory of the largest kernel in bytes (the portable scan
-/// kernel's winner lists and the load-balanced search's prefix sums;
-/// checked against the shaders by a unit test in `shaders.rs`).
-pub(crate) const WORKGROUP_STORAGE_BYTES_NEEDED: u32 = 14_384;
+/// Workgroup memory of the largest kernel in bytes (the scan kernels'
+/// winner buffer and the load-balanced search's prefix sums; checked
+/// against the shaders by a unit test in `shaders.rs`).
+pub(crate) const WORKGROUP_STORAGE_BYTES_NEEDED: u32 = 6_208;
 
 /// The device limits the kernels need, with the least value each must have:
 /// what [`GpuContext::new`] and [`GpuContext::from_device`] check.
@@ -102,10 +102,11 @@ fn limits_needed(limits: &wgpu::Limits) -> [(&'static str, u32, u32); 8] {
             STORAGE_BINDINGS_NEEDED,
             limits.max_storage_buffers_per_shader_stage,
         ),
-        // The scan binds its storage buffers and one uniform in one group.
+        // The scan binds its storage buffers and one uniform in one group,
+        // numbered up to 21 (19, the inbox, is the inbox pass's).
         (
             "max_bindings_per_bind_group",
-            STORAGE_BINDINGS_NEEDED + 1,
+            STORAGE_BINDINGS_NEEDED + 2,
             limits.max_bindings_per_bind_group,
         ),
         ("max_bind_groups", 1, limits.max_bind_groups),

@@ -56,17 +56,40 @@ pub(crate) const CTL_INBOX_LEN: u32 = 20;
 pub(crate) const CTL_DUPS: u32 = 21;
 /// Bytes of those duplicates (lo, hi at +1): what the host counted twice.
 pub(crate) const CTL_DUP_BYTES_LO: u32 = 22;
+/// `level_advance` dispatches that ran in the batch (each runs only after a
+/// level that scanned, so one more than the levels that ran).
+pub(crate) const CTL_ADVANCES: u32 = 24;
 /// Last word reset by the host at batch start.
-pub(crate) const CTL_BATCH_LAST: u32 = 23;
+pub(crate) const CTL_BATCH_LAST: u32 = 24;
 /// Words in the control block proper (padded to 128 bytes): what every
 /// batch reads back.
 pub(crate) const CTL_WORDS: u32 = 32;
-/// The level log follows the control block in the same buffer: for level
+/// Counter stripes follow the control block: [`STRIPES`] of
+/// [`STRIPE_WORDS`] words each, one 128-byte line apiece, where the scan
+/// kernels' workgroups add their totals (workgroup `w` to stripe
+/// `w % STRIPES`) instead of on the control block's one line;
+/// `level_advance` folds them into the batch counters and clears them
+/// once per level.
+pub(crate) const CTL_STRIPES: u32 = CTL_WORDS;
+/// Counter stripes.
+pub(crate) const STRIPES: u32 = 16;
+/// Words per stripe (a 128-byte line).
+pub(crate) const STRIPE_WORDS: u32 = 32;
+/// A stripe's scan work in slots (lo, hi at +1).
+#[allow(dead_code)] // used by the shaders; checked against them in a test
+pub(crate) const STRIPE_SCAN_LO: u32 = 0;
+/// A stripe's marked objects.
+#[allow(dead_code)] // used by the shaders; checked against them in a test
+pub(crate) const STRIPE_MARKED: u32 = 2;
+/// A stripe's marked bytes (lo, hi at +1).
+#[allow(dead_code)] // used by the shaders; checked against them in a test
+pub(crate) const STRIPE_BYTES_LO: u32 = 3;
+/// The level log follows the stripes in the same buffer: for level
 /// `k` of a batch (`k` < [`TRACE_LEVELS`]), words `CTL_LOG + 4k ..` hold the
 /// items it scanned and its scan work in slots (lo, hi), written by
 /// `level_advance` when it consumes the level (word 3 is padding). Only a
 /// level trace reads it back ([`crate::gpu::LevelSample`]).
-pub(crate) const CTL_LOG: u32 = CTL_WORDS;
+pub(crate) const CTL_LOG: u32 = CTL_STRIPES + STRIPES * STRIPE_WORDS;
 /// Words per level in the level log.
 pub(crate) const LOG_WORDS_PER_LEVEL: u32 = 4;
 /// Levels per batch the level log (and a level trace) covers: one timestamp
@@ -103,6 +126,14 @@ pub(crate) struct Params {
     /// Padding to 16 bytes.
     pub(crate) _pad1: u32,
 }
+
+/// Item flag in a grey item's oblet word: the host counted the bytes of this
+/// first item's object (see `scan_common.wgsl`).
+pub(crate) const COUNTED: u32 = 1 << 31;
+/// Most slots one scan workgroup scans in one dispatch; items past it are
+/// queued again for the next level.
+#[allow(dead_code)] // used by the shaders; checked against them in a test
+pub(crate) const SLOT_CAP: u32 = 65536;
 
 /// Number of bindings each chunked array is split across (fixed in the shaders).
 pub(crate) const OBJ_CHUNKS: usize = 4;

@@ -28,11 +28,12 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::batch::{LevelSample, Pipelines};
+use super::batch::{Bindings, LevelSample, Pipelines};
 use super::device::GpuContext;
 use super::layout::{
     Params, CTL_BUFFER_WORDS, CTL_WORDS, OBJ_CHUNKS, QUEUE_CHUNKS, SLOT_CHUNKS, TRACE_LEVELS,
 };
+use super::ops::OPS_WORDS;
 use super::queue::inbox_capacity;
 use super::readback::PendingMap;
 use super::{GpuError, OBLET_SLOTS, WORKGROUP_SIZE};
@@ -74,13 +75,24 @@ impl MirrorCapacity {
     }
 
     /// The most grey items a mark cycle can ever have queued at once: each
-    /// object is queued once (by whoever wins its mark bit), as
-    /// `ceil(nslots / OBLET_SLOTS)` items, so at most
-    /// `max_objects + ceil(max_slots / OBLET_SLOTS)` items in all.
+    /// object is queued once (by whoever wins its mark bit), and scanned as
+    /// `ceil(nslots / OBLET_SLOTS)` items, so at most `max_objects +
+    /// ceil(max_slots / OBLET_SLOTS)` items in all; plus the items a level
+    /// queues again because they fell past a workgroup's slot cap while
+    /// their first copy still holds its place in the level. A workgroup
+    /// defers at most 255 items, and only after scanning at least
+    /// `SLOT_CAP - OBLET_SLOTS` slots, so a level defers fewer than
+    /// `max_slots / 192` of them; the ring allows `max_slots / 128 + 256`.
     pub fn min_queue_items(max_objects: u32, max_slots: u32) -> u64 {
-        u64::from(max_objects) + u64::from(max_slots).div_ceil(u64::from(OBLET_SLOTS))
+        u64::from(max_objects)
+            + u64::from(max_slots).div_ceil(u64::from(OBLET_SLOTS))
+            + u64::from(max_slots) / 128
+            + u64::from(WORKGROUP_SIZE)
     }
 }
+
+/// Bytes of the ops totals buffer.
+pub(crate) const OPS_BYTES: u64 = OPS_WORDS as u64 * 4;
 
 /// An array split across a fixed number of storage bindings of
 /// `1 << shift` elements each (see the module comment).
@@ -217,6 +229,13 @@ pub struct HeapMirror {
     pub(crate) ctl: wgpu::Buffer,
     pub(crate) ctl_staging: wgpu::Buffer,
     pub(crate) args: wgpu::Buffer,
+    /// The level's queue state for the scan kernels (HEAD, CUR_LEN, TAIL,
+    /// FREE).
+    pub(crate) level: wgpu::Buffer,
+    /// Indirect args of the level_advance dispatches, used in turn.
+    pub(crate) advance_args: [wgpu::Buffer; 2],
+    /// Operation totals ([`crate::gpu::GpuOptions::count_ops`]).
+    pub(crate) ops: wgpu::Buffer,
     /// The device inbox: objects the host greyed, shaded by the next
     /// batch's inbox pass (`scan_inbox.wgsl`).
     pub(crate) inbox: wgpu::Buffer,
@@ -231,6 +250,7 @@ pub struct HeapMirror {
     pub(crate) inject_lost: bool,
     /// The readback of a submitted, unfinished batch.
     pub(crate) in_flight: Option<PendingMap>,
+
     /// Staging buffer for bitmap downloads, kept between them (a bitmap is
     /// megabytes, downloaded at every merge) and grown on demand.
     pub(crate) marks_staging: Option<wgpu::Buffer>,
@@ -339,7 +359,7 @@ impl HeapMirror {
         };
 
         let device = &ctx.device;
-        let (params_buf, marks, ctl, ctl_staging, args, inbox, trace) =
+        let (params_buf, marks, ctl, ctl_staging, args, inbox, trace, level, advance_args, ops) =
             ctx.scoped("control buffers", || {
                 // Uniform block, rewritten by set_watermark.
                 let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
@@ -368,13 +388,14 @@ impl HeapMirror {
                     mapped_at_creation: false,
                 });
                 // The one small buffer a batch maps to read its counters (and,
-                // tracing, the level log and the timestamps after them).
+                // tracing, the level log and the timestamps after them;
+                // counting, the ops totals last).
                 let ctl_staging = device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("control block readback"),
                     size: match ctx.trace_levels {
                         false => u64::from(CTL_WORDS) * 4,
                         true => LevelTrace::READBACK_BYTES,
-                    },
+                    } + if ctx.count_ops { OPS_BYTES } else { 0 },
                     usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 });
@@ -394,20 +415,65 @@ impl HeapMirror {
                     mapped_at_creation: false,
                 });
                 let trace = ctx.trace_levels.then(|| LevelTrace::new(device));
-                (params_buf, marks, ctl, ctl_staging, args, inbox, trace)
+                // The level's queue state, plain data for the scan kernels:
+                // written by level_advance and by the host between batches.
+                let level = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("level state"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                // Indirect args of the level_advance dispatches, used in turn:
+                // each advance writes the next one's (level_advance.wgsl).
+                let advance_args = ["advance args 0", "advance args 1"].map(|label| {
+                    device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some(label),
+                        size: 16,
+                        usage: wgpu::BufferUsages::STORAGE
+                            | wgpu::BufferUsages::INDIRECT
+                            | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    })
+                });
+                // Operation totals of the counting kernels (bound always).
+                let ops = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("ops totals"),
+                    size: OPS_BYTES,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_DST
+                        | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                });
+                (
+                    params_buf,
+                    marks,
+                    ctl,
+                    ctl_staging,
+                    args,
+                    inbox,
+                    trace,
+                    level,
+                    advance_args,
+                    ops,
+                )
             })?;
 
         let pipelines = ctx.scoped("pipelines", || {
             Pipelines::new(
                 ctx,
-                &params_buf,
-                &ctl,
-                &args,
-                &marks,
-                &inbox,
-                &objects,
-                &slots,
-                &queue,
+                &Bindings {
+                    params: &params_buf,
+                    ctl: &ctl,
+                    args: &args,
+                    marks: &marks,
+                    inbox: &inbox,
+                    level: &level,
+                    advance_args: &advance_args,
+                    ops: &ops,
+                    objects: &objects,
+                    slots: &slots,
+                    queue: &queue,
+                },
             )
         })?;
 
@@ -424,6 +490,9 @@ impl HeapMirror {
             ctl,
             ctl_staging,
             args,
+            level,
+            advance_args,
+            ops,
             inbox,
             inbox_len: 0,
             pipelines,

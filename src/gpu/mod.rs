@@ -114,6 +114,7 @@ pub use mirror::{HeapMirror, MirrorCapacity, ObjectInfo};
 pub use offload::{OffloadModel, OffloadPolicy};
 pub use ops::OpCounts;
 pub use options::{AdapterDescription, BackendChoice, GpuOptions};
+pub use queue::ITEM_COUNTED;
 /// The wgpu this crate is built with, for an application that shares its
 /// device ([`GpuContext::from_device`]) and must name the same version.
 pub use wgpu;

@@ -21,27 +21,42 @@
 
 /// Words of the ops buffer: one `u32` total per category, in the order of
 /// the `OPS_*` indices below.
+#[allow(dead_code)] // some only in the shaders; all checked against them in a test
 pub(crate) const OPS_WORDS: u32 = 16;
 /// Atomics and atomic loads on the control block.
+#[allow(dead_code)] // some only in the shaders; all checked against them in a test
 pub(crate) const OPS_CTL_ATOMICS: u32 = 0;
 /// Read-modify-writes of the mark bitmap (`atomicOr`).
+#[allow(dead_code)] // some only in the shaders; all checked against them in a test
 pub(crate) const OPS_MARK_ATOMICS: u32 = 1;
 /// Plain (atomic) loads of the mark bitmap.
+#[allow(dead_code)] // some only in the shaders; all checked against them in a test
 pub(crate) const OPS_MARK_LOADS: u32 = 2;
 /// Object-table reads (descriptors).
+#[allow(dead_code)] // some only in the shaders; all checked against them in a test
 pub(crate) const OPS_DESCRIPTOR_LOADS: u32 = 3;
 /// Pointer-slot reads.
+#[allow(dead_code)] // some only in the shaders; all checked against them in a test
 pub(crate) const OPS_SLOT_LOADS: u32 = 4;
 /// Grey items written to the ring.
+#[allow(dead_code)] // some only in the shaders; all checked against them in a test
 pub(crate) const OPS_RING_WRITES: u32 = 5;
 /// Grey items read from the ring.
+#[allow(dead_code)] // some only in the shaders; all checked against them in a test
 pub(crate) const OPS_RING_READS: u32 = 6;
 /// Workgroup barriers executed (counted once per workgroup).
+#[allow(dead_code)] // some only in the shaders; all checked against them in a test
 pub(crate) const OPS_WORKGROUP_BARRIERS: u32 = 7;
 /// The most slots one workgroup scanned in one dispatch (`atomicMax`).
+#[allow(dead_code)] // some only in the shaders; all checked against them in a test
 pub(crate) const OPS_MAX_WORKGROUP_SLOTS: u32 = 8;
 /// Non-nil pointer slots read: the edges followed.
+#[allow(dead_code)] // some only in the shaders; all checked against them in a test
 pub(crate) const OPS_EDGES: u32 = 9;
+/// Atomics on the counter stripes (a workgroup's totals), off the control
+/// block's line.
+#[allow(dead_code)] // some only in the shaders; all checked against them in a test
+pub(crate) const OPS_STRIPE_ATOMICS: u32 = 10;
 
 /// Per-category operation totals of the counting kernels (see the module
 /// documentation), summed over batches.
@@ -72,6 +87,9 @@ pub struct OpCounts {
     pub max_workgroup_slots: u64,
     /// Non-nil pointer slots read: the edges followed.
     pub edges: u64,
+    /// Atomics on the counter stripes, where workgroups add their totals
+    /// (each stripe on its own cache line, not the control block's).
+    pub stripe_atomics: u64,
 }
 
 impl OpCounts {
@@ -92,6 +110,7 @@ impl OpCounts {
             empty_levels: u64::from(levels_encoded.saturating_sub(levels_run)),
             max_workgroup_slots: at(OPS_MAX_WORKGROUP_SLOTS),
             edges: at(OPS_EDGES),
+            stripe_atomics: at(OPS_STRIPE_ATOMICS),
         }
     }
 
@@ -109,6 +128,7 @@ impl OpCounts {
         self.empty_levels += other.empty_levels;
         self.max_workgroup_slots = self.max_workgroup_slots.max(other.max_workgroup_slots);
         self.edges += other.edges;
+        self.stripe_atomics += other.stripe_atomics;
     }
 
     /// `count` per 1024 edges (0 when no edge was followed).

@@ -11,9 +11,17 @@
 //! taking is refused ([`GpuError::BatchInFlight`]) between
 //! [`HeapMirror::submit_batch`] and [`HeapMirror::finish_batch`].
 
+use super::layout::COUNTED;
 use super::layout::{CTL_CUR_LEN, CTL_FREE, CTL_HEAD, CTL_PUSHED, CTL_QUEUE_LEN, CTL_TAIL};
 use super::mirror::HeapMirror;
 use super::{GpuError, GreyItem};
+
+/// Flag in a grey item's oblet word, in the ring: the host counted the
+/// bytes of this first item's object (it marked the object itself). Set on
+/// every item [`HeapMirror::push_greys`] pushes and on the inbox's winners;
+/// items taken back with [`HeapMirror::take_queue`] carry it as the ring
+/// does. The oblet is `oblet & !ITEM_COUNTED`.
+pub const ITEM_COUNTED: u32 = COUNTED;
 
 /// Entries of the device inbox: enough for a burst of host greys (roots,
 /// a barrier flush, a hand-off's worth) between two batches, at 4 bytes
@@ -42,8 +50,12 @@ impl HeapMirror {
         self.ctx.check_health()
     }
 
-    /// Appends grey items the host has marked (it won their mark bits; the
-    /// GPU only scans them) to the tail of the ring.
+    /// Appends grey items the host has marked (it won their mark bits and
+    /// counted their bytes; the GPU only scans them) to the tail of the
+    /// ring, flagged [`ITEM_COUNTED`]. A first item `(obj, 0)` stands for
+    /// its whole object: the GPU queues a large object's other oblets when
+    /// it scans the first, so push `(obj, k > 0)` only for oblets of an
+    /// object whose first oblet the host scanned itself.
     ///
     /// # Errors
     /// [`GpuError::OutOfRange`] for an object at or above the watermark,
@@ -70,7 +82,10 @@ impl HeapMirror {
                 capacity: cap,
             });
         }
-        let flat: Vec<u32> = items.iter().flat_map(|&(o, k)| [o, k]).collect();
+        let flat: Vec<u32> = items
+            .iter()
+            .flat_map(|&(o, k)| [o, k | ITEM_COUNTED])
+            .collect();
         let tail = (u64::from(self.head) + len) % cap;
         // The run may wrap around the end of the ring.
         let first_run = n.min(cap - tail);
@@ -134,7 +149,12 @@ impl HeapMirror {
     }
 
     /// Removes up to `max` grey items from the tail of the GPU ring (the most
-    /// recently queued) and returns them for the CPU engine to scan. The host
+    /// recently queued) and returns them for the CPU engine to scan, as the
+    /// ring holds them: an item's oblet word carries [`ITEM_COUNTED`] when
+    /// the host counted its object's bytes; a first item without it is an
+    /// object the GPU marked and has not counted yet, whose bytes the taker
+    /// counts. A taken first item stands for its whole object (the GPU had
+    /// not queued its other oblets yet). The host
     /// must upload its bitmap again before the GPU resumes, if it marked
     /// anything meanwhile.
     ///
@@ -176,6 +196,11 @@ impl HeapMirror {
             [1, 2, 3, 4, 5].map(|k| CTL_HEAD + k)
         );
         let words = [self.head, self.queue_len, 0, tail, cap - self.queue_len, 0];
+        // The scan kernels and the inbox pass read the level's state here.
+        let level = [self.head, 0, tail, cap - self.queue_len];
+        self.ctx
+            .queue
+            .write_buffer(&self.level, 0, bytemuck::cast_slice(&level));
         self.ctx.queue.write_buffer(
             &self.ctl,
             u64::from(CTL_HEAD) * 4,

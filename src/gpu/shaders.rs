@@ -1,9 +1,9 @@
 //! The WGSL kernels, compiled into the library with `include_str!`.
 //!
 //! One entry point (`main`) per kernel file; each file opens with a comment on
-//! its bindings and workgroup size. The two scan kernels share their
-//! definitions through `scan_common.wgsl`, prepended here (WGSL has no
-//! includes). `tests/shaders.rs` parses and validates every kernel as the
+//! its bindings and workgroup size. The two scan kernels and the inbox pass
+//! share their definitions through `scan_common.wgsl`, prepended here (WGSL
+//! has no includes). `tests/shaders.rs` parses and validates every kernel as the
 //! library compiles it, with naga (no GPU needed, no `gpu` feature either);
 //! the tests below check that the layout constants the shaders repeat agree
 //! with [`super::layout`] and that the embedded kernels are those files.
@@ -29,6 +29,7 @@ pub(crate) const LEVEL_ADVANCE: &str = include_str!("../../shaders/level_advance
 #[cfg(test)]
 mod tests {
     use super::super::layout::*;
+    use super::super::ops::*;
     use super::super::{OBLET_SLOTS, WORKGROUP_SIZE};
 
     fn parse_and_validate(name: &str, src: &str) -> naga::Module {
@@ -147,6 +148,26 @@ mod tests {
             ("CTL_INBOX_LEN", CTL_INBOX_LEN),
             ("CTL_DUPS", CTL_DUPS),
             ("CTL_DUP_BYTES_LO", CTL_DUP_BYTES_LO),
+            ("CTL_ADVANCES", CTL_ADVANCES),
+            ("CTL_STRIPES", CTL_STRIPES),
+            ("STRIPES", STRIPES),
+            ("STRIPE_WORDS", STRIPE_WORDS),
+            ("STRIPE_SCAN_LO", STRIPE_SCAN_LO),
+            ("STRIPE_MARKED", STRIPE_MARKED),
+            ("STRIPE_BYTES_LO", STRIPE_BYTES_LO),
+            ("COUNTED", COUNTED),
+            ("SLOT_CAP", SLOT_CAP),
+            ("OPS_CTL_ATOMICS", OPS_CTL_ATOMICS),
+            ("OPS_MARK_ATOMICS", OPS_MARK_ATOMICS),
+            ("OPS_MARK_LOADS", OPS_MARK_LOADS),
+            ("OPS_DESCRIPTOR_LOADS", OPS_DESCRIPTOR_LOADS),
+            ("OPS_SLOT_LOADS", OPS_SLOT_LOADS),
+            ("OPS_RING_WRITES", OPS_RING_WRITES),
+            ("OPS_RING_READS", OPS_RING_READS),
+            ("OPS_WORKGROUP_BARRIERS", OPS_WORKGROUP_BARRIERS),
+            ("OPS_MAX_WORKGROUP_SLOTS", OPS_MAX_WORKGROUP_SLOTS),
+            ("OPS_EDGES", OPS_EDGES),
+            ("OPS_STRIPE_ATOMICS", OPS_STRIPE_ATOMICS),
             ("CTL_LOG", CTL_LOG),
             ("LOG_WORDS_PER_LEVEL", LOG_WORDS_PER_LEVEL),
             ("TRACE_LEVELS", TRACE_LEVELS),

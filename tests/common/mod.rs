@@ -7,7 +7,7 @@ use std::io::Write;
 
 use gpumark::gpu::{
     BatchCounters, GpuContext, GpuError, GpuOptions, GpuScan, GpuScanOptions, HeapMirror,
-    MirrorCapacity, ObjectInfo, OBLET_SLOTS,
+    MirrorCapacity, ObjectInfo, ITEM_COUNTED, OBLET_SLOTS,
 };
 
 /// `Some(value)` if the device opened; `None` after printing a skip line when
@@ -188,10 +188,26 @@ pub fn set_mark(bits: &mut [u32], i: u32) -> bool {
     !was
 }
 
-/// Grey items for a freshly marked object: none for noscan, one per oblet.
+/// Grey items for a freshly marked object: none for noscan, else its first
+/// item, which stands for the whole object (its scan queues the other
+/// oblets, on the GPU as on the host).
 pub fn items_for(heap: &Heap, obj: u32) -> Vec<(u32, u32)> {
     let ns = heap.objects[obj as usize].nslots;
-    (0..ns.div_ceil(OBLET_SLOTS)).map(|k| (obj, k)).collect()
+    if ns == 0 {
+        Vec::new()
+    } else {
+        vec![(obj, 0)]
+    }
+}
+
+/// A taken item's oblet without the ring's flag, and whether the taker
+/// counts its object's bytes: a first item the GPU marked and has not
+/// scanned ([`ITEM_COUNTED`] clear) was counted by nobody yet.
+pub fn taken(heap: &Heap, (obj, k): (u32, u32), totals: &mut Totals) -> (u32, u32) {
+    if k == 0 {
+        totals.bytes_marked += u64::from(heap.objects[obj as usize].size);
+    }
+    (obj, k & !ITEM_COUNTED)
 }
 
 /// Scans one item on the host: marks unmarked targets below the watermark,
@@ -207,6 +223,10 @@ pub fn host_scan_item(
     let lo = k * OBLET_SLOTS;
     let hi = (lo + OBLET_SLOTS).min(info.nslots);
     let mut out = Vec::new();
+    // The first oblet's scan queues the others.
+    if k == 0 {
+        out.extend((1..info.nslots.div_ceil(OBLET_SLOTS)).map(|j| (obj, j)));
+    }
     for s in lo..hi {
         totals.scan_work += 8;
         let v = heap.slots[(info.slot_start + s) as usize];

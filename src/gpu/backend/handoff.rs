@@ -7,7 +7,7 @@
 //! [`OffloadPolicy::Auto`]: crate::gpu::OffloadPolicy::Auto
 
 use super::{GpuScan, Mode, State};
-use crate::gpu::{GpuError, SCAN_WORK_PER_SLOT};
+use crate::gpu::{GpuError, ITEM_COUNTED, SCAN_WORK_PER_SLOT};
 use crate::mark::{GcWork, GreyItem, Marker, SCAN_BATCH};
 use std::sync::atomic::Ordering::{Relaxed, Release};
 use std::time::Instant;
@@ -37,9 +37,23 @@ impl GpuScan {
             Vec::new()
         };
         self.queued.store(0, Release);
+        // First items the GPU won and has not scanned: their objects' bytes
+        // were counted by nobody yet (the GPU counts when it scans a first
+        // item). The host counts them now, whichever copy scans them.
+        let heap = m.heap();
+        let uncounted: u64 = items
+            .iter()
+            .filter(|&&(_, k)| k == 0)
+            .map(|&(o, _)| u64::from(heap.desc(o).size))
+            .sum();
+        let items: Vec<(u32, u32)> = items
+            .into_iter()
+            .map(|(o, k)| (o, k & !ITEM_COUNTED))
+            .collect();
+        gcw.charge(0, 0, uncounted);
         let settled_before = st.shadow.settled_firsts(&items);
         self.merge(st, m)?;
-        for it in st.shadow.take_over(m, items, &settled_before) {
+        for it in st.shadow.take_over(items, &settled_before) {
             gcw.put(m.lists(), it);
         }
         st.mode = Mode::Cpu;

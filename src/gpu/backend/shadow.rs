@@ -27,9 +27,9 @@
 //!    Else `o` goes to the inbox and into `U`. On the device, the inbox
 //!    pass's `atomicOr` decides: if the GPU had not marked `o`, it marks and
 //!    queues it; if it had, the host's copy is dropped there and the GPU
-//!    reports its bytes, which the host takes back. A large object's first
-//!    item is pushed as all its oblets (the GPU queues every oblet of an
-//!    object it marks; the CPU queues the rest when it scans the first).
+//!    reports its bytes, which the host takes back. A first item stands for
+//!    its whole object on both sides: the GPU, like the CPU, queues a large
+//!    object's other oblets when it scans the first.
 //! 2. **Merge** (`H |= G`, only with the GPU queue and inbox empty). For
 //!    each object the GPU marked since the last merge that the host had
 //!    marked before the merge's atomic OR
@@ -43,7 +43,9 @@
 //!    rule 2.
 //! 4. **Taking the queue back** (GPU -> CPU): every taken object goes into
 //!    `U`; a taken first item whose object became settled at *this* merge is
-//!    dropped (its waiting host copy will scan it).
+//!    dropped (its waiting host copy will scan it). A taken first item the
+//!    GPU won and had not scanned has its object's bytes counted by the host
+//!    (the GPU counts an object's bytes when it scans its first item).
 //! 5. **Handing back** (CPU -> GPU, `H ⊇ G` and the GPU idle): all of `H`
 //!    is uploaded into `G`, and the bits it adds join `U`: the host's greys
 //!    for those objects are its own to push.
@@ -58,7 +60,6 @@
 //! back exactly once, at the inbox (rule 1) or at a merge (rule 2), and `U`
 //! keeps a merge from taking back again what the inbox already did.
 
-use super::super::OBLET_SLOTS;
 use crate::mark::{GreyItem, Marker};
 use std::collections::HashSet;
 
@@ -155,44 +156,23 @@ impl Shadow {
     /// Rule 4, after [`Shadow::merge`]: which of the items taken from the
     /// GPU queue the host scans. `settled_before` holds the objects of taken
     /// first items that were settled before this merge (taken over at an
-    /// earlier hand-off and pushed back since: no other copy waits).
+    /// earlier hand-off and pushed back since: no other copy waits). A taken
+    /// first item is its object's only item there: the GPU queues the other
+    /// oblets when it scans the first, as the CPU does.
     pub(super) fn take_over(
         &mut self,
-        m: &Marker,
         items: Vec<(u32, u32)>,
         settled_before: &HashSet<u32>,
     ) -> Vec<GreyItem> {
-        // The CPU's scan of a first oblet queues the others, so the GPU's
-        // copies of those go (all of them are here: an object's oblets are
-        // queued together and leave the queue in order).
-        let firsts: HashSet<u32> = items
-            .iter()
-            .filter(|&&(_, k)| k == 0)
-            .map(|&(o, _)| o)
-            .collect();
-        #[cfg(debug_assertions)]
-        {
-            let mut rest = std::collections::HashMap::<u32, u32>::new();
-            for &(o, k) in &items {
-                if k > 0 && firsts.contains(&o) {
-                    *rest.entry(o).or_default() += 1;
-                }
+        for &(o, k) in &items {
+            if k == 0 {
+                set(&mut self.uploaded, o);
             }
-            for &o in &firsts {
-                let want = m.heap().desc(o).nslots.div_ceil(OBLET_SLOTS).max(1) - 1;
-                debug_assert_eq!(rest.get(&o).copied().unwrap_or(0), want, "oblets of {o}");
-            }
-        }
-        #[cfg(not(debug_assertions))]
-        let _ = m;
-        for &o in &firsts {
-            set(&mut self.uploaded, o);
         }
         items
             .into_iter()
             .filter(|&(obj, oblet)| {
-                !(oblet > 0 && firsts.contains(&obj)
-                    || oblet == 0 && bit(&self.settled, obj) && !settled_before.contains(&obj))
+                !(oblet == 0 && bit(&self.settled, obj) && !settled_before.contains(&obj))
             })
             .map(|(obj, oblet)| GreyItem { obj, oblet })
             .collect()

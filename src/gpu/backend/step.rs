@@ -8,9 +8,7 @@ use super::stats::{
     DRAIN_BATCH_S, HANDOFF_HYSTERESIS, INITIAL_DRAIN_BUDGET, MIN_BATCH_LEVELS, MIN_DRAIN_BUDGET,
 };
 use super::{GpuScan, Mode, State};
-use crate::gpu::{
-    BatchCounters, GpuError, OpCounts, MAX_BATCH_LEVELS, OBLET_SLOTS, SCAN_WORK_PER_SLOT,
-};
+use crate::gpu::{BatchCounters, GpuError, OpCounts, MAX_BATCH_LEVELS, SCAN_WORK_PER_SLOT};
 use crate::mark::{GcWork, Marker};
 use crate::scan::Budget;
 use std::sync::atomic::Ordering::Release;
@@ -33,7 +31,6 @@ impl GpuScan {
         if items.is_empty() {
             return Ok(());
         }
-        let heap = m.heap();
         let mut room = st.mirror()?.inbox_room() as usize;
         let (mut owned, mut inbox) = (Vec::new(), Vec::new());
         for it in items {
@@ -48,14 +45,9 @@ impl GpuScan {
                     inbox.push(it.obj);
                     room -= 1;
                 }
-                Push::Owned => {
-                    let nslots = heap.desc(it.obj).nslots;
-                    if it.oblet == 0 && nslots > OBLET_SLOTS {
-                        owned.extend((0..nslots.div_ceil(OBLET_SLOTS)).map(|k| (it.obj, k)));
-                    } else {
-                        owned.push((it.obj, it.oblet));
-                    }
-                }
+                // A first item stands for the whole object: the GPU queues
+                // the other oblets when it scans it.
+                Push::Owned => owned.push((it.obj, it.oblet)),
             }
             // Recorded before the fallible uploads below: a failure re-greys
             // it on the host.
