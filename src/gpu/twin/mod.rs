@@ -36,9 +36,11 @@
 #![cfg(test)]
 
 use super::layout::{
-    CTL_BUDGET_LO, CTL_BUFFER_WORDS, CTL_CUR_LEN, CTL_FREE, CTL_HEAD, CTL_ITEMS_LO,
-    CTL_LEVELS_LEFT, CTL_LEVELS_RUN, CTL_LEVEL_START_LO, CTL_LOG, CTL_OVERFLOW, CTL_PUSHED,
-    CTL_QUEUE_LEN, CTL_SCAN_LO, CTL_TAIL, LOG_WORDS_PER_LEVEL, TRACE_LEVELS,
+    CTL_ADVANCES, CTL_BUDGET_LO, CTL_BUFFER_WORDS, CTL_BYTES_LO, CTL_CUR_LEN, CTL_FREE, CTL_HEAD,
+    CTL_ITEMS_LO, CTL_LEVELS_LEFT, CTL_LEVELS_RUN, CTL_LEVEL_START_LO, CTL_LOG, CTL_MARKED,
+    CTL_OVERFLOW, CTL_PUSHED, CTL_QUEUE_LEN, CTL_SCAN_LO, CTL_STRIPES, CTL_TAIL,
+    LOG_WORDS_PER_LEVEL, STRIPES, STRIPE_BYTES_LO, STRIPE_MARKED, STRIPE_SCAN_LO, STRIPE_WORDS,
+    TRACE_LEVELS,
 };
 use super::WORKGROUP_SIZE;
 
@@ -59,12 +61,27 @@ fn add64(ctl: &mut [u32], lo: u32, v: u32) {
     }
 }
 
+/// What one run of `level_advance` writes besides the control buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Advanced {
+    /// The next scan's indirect dispatch arguments `(x, y, z)`.
+    pub(crate) args: [u32; 3],
+    /// The next level's `HEAD`, `CUR_LEN`, `TAIL`, `FREE` (the `level`
+    /// buffer the scan kernels read).
+    pub(crate) level: [u32; 4],
+    /// The next `level_advance`'s own indirect dispatch arguments.
+    pub(crate) next_advance: [u32; 3],
+}
+
 /// Does what one run of `level_advance`'s `main` does to `ctl` (the control
-/// block and the level log, laid out as in [`super::layout`]) with the
-/// `Params` fields it reads, `queue_cap` and `level_cap`, and returns what
-/// it writes to `args`, the next scan's indirect dispatch arguments
-/// `(x, y, z)`.
+/// block, the counter stripes and the level log, laid out as in
+/// [`super::layout`]) with the `Params` fields it reads, `queue_cap` and
+/// `level_cap`, and returns what it writes to its other buffers.
 ///
+/// 0. Fold: `ADVANCES` counts the run; each counter stripe's scan work,
+///    marked objects and bytes are added to the batch counters (64-bit
+///    adds for scan work and bytes: the low word with a carry, then the
+///    high word) and cleared.
 /// 1. Consume: the head moves past the `CUR_LEN` items of the level that
 ///    ran, the items it `PUSHED` join the queue, `ITEMS` grows by `CUR_LEN`,
 ///    and a level that ran (`CUR_LEN > 0`, `1 <= LEVELS_RUN <=
@@ -77,21 +94,41 @@ fn add64(ctl: &mut [u32], lo: u32, v: u32) {
 ///    counts it, and `LEVEL_START` records the scan work it starts from;
 ///    else it takes 0 items.
 /// 3. The queue words (`HEAD`, `QUEUE_LEN`, `CUR_LEN`, `TAIL`, `FREE`,
-///    `PUSHED`) are rewritten for the next level, and the next scan gets
-///    one workgroup per [`WORKGROUP_SIZE`] items.
+///    `PUSHED`) are rewritten for the next level, the level buffer gets
+///    `HEAD`, `CUR_LEN`, `TAIL` and `FREE`, and the next scan gets one
+///    workgroup per [`WORKGROUP_SIZE`] items.
+/// 4. The next advance runs (one workgroup) only if this one planned a
+///    level.
 ///
 /// # Panics
 ///
 /// If `ctl` is shorter than the GPU's control buffer, [`CTL_BUFFER_WORDS`]
 /// (where the shader would read or write out of bounds, the twin would
 /// rather say so).
-pub(crate) fn level_advance(ctl: &mut [u32], queue_cap: u32, level_cap: u32) -> [u32; 3] {
+pub(crate) fn level_advance(ctl: &mut [u32], queue_cap: u32, level_cap: u32) -> Advanced {
     assert!(
         ctl.len() >= w(CTL_BUFFER_WORDS),
         "a control buffer has {CTL_BUFFER_WORDS} words, this one {}",
         ctl.len()
     );
     let cap = queue_cap;
+    ctl[w(CTL_ADVANCES)] = ctl[w(CTL_ADVANCES)].wrapping_add(1);
+
+    // 0. Fold the counter stripes into the batch counters.
+    for k in 0..STRIPES {
+        let s = CTL_STRIPES + k * STRIPE_WORDS;
+        let mut take = |i: u32| std::mem::take(&mut ctl[w(s + i)]);
+        let scan_lo = take(STRIPE_SCAN_LO);
+        let scan_hi = take(STRIPE_SCAN_LO + 1);
+        let marked = take(STRIPE_MARKED);
+        let bytes_lo = take(STRIPE_BYTES_LO);
+        let bytes_hi = take(STRIPE_BYTES_LO + 1);
+        add64(ctl, CTL_SCAN_LO, scan_lo);
+        ctl[w(CTL_SCAN_LO + 1)] = ctl[w(CTL_SCAN_LO + 1)].wrapping_add(scan_hi);
+        ctl[w(CTL_MARKED)] = ctl[w(CTL_MARKED)].wrapping_add(marked);
+        add64(ctl, CTL_BYTES_LO, bytes_lo);
+        ctl[w(CTL_BYTES_LO + 1)] = ctl[w(CTL_BYTES_LO + 1)].wrapping_add(bytes_hi);
+    }
 
     // 1. Consume the level that just ran (nothing if it planned 0 items).
     let cur = ctl[w(CTL_CUR_LEN)];
@@ -154,8 +191,13 @@ pub(crate) fn level_advance(ctl: &mut [u32], queue_cap: u32, level_cap: u32) -> 
     ctl[w(CTL_FREE)] = cap.wrapping_sub(qlen);
     ctl[w(CTL_PUSHED)] = 0;
 
-    // 3. Indirect arguments of the next scan dispatch.
-    [next.wrapping_add(WORKGROUP_SIZE - 1) / WORKGROUP_SIZE, 1, 1]
+    // 3. The level's state and the indirect arguments of the next scan.
+    // 4. Whether the next advance runs.
+    Advanced {
+        args: [next.wrapping_add(WORKGROUP_SIZE - 1) / WORKGROUP_SIZE, 1, 1],
+        level: [head, next, tail, cap.wrapping_sub(qlen)],
+        next_advance: [u32::from(next > 0), 1, 1],
+    }
 }
 
 #[cfg(test)]
@@ -230,7 +272,7 @@ mod tests {
         // Level 0 is logged: 10 items, 40 slots since it started at 0.
         let log = w(CTL_LOG);
         assert_eq!(ctl[log..log + 4], [10, 40, 0, 0]);
-        assert_eq!(args, [1, 1, 1]);
+        assert_eq!(args.args, [1, 1, 1]);
     }
 
     #[test]
@@ -264,7 +306,7 @@ mod tests {
             assert_eq!(ctl[w(CTL_LEVELS_LEFT)], 4);
             assert_eq!(ctl[w(CTL_LEVELS_RUN)], 2);
             assert_eq!(get64(&ctl, CTL_LEVEL_START_LO), 0);
-            assert_eq!(args, [0, 1, 1]);
+            assert_eq!(args.args, [0, 1, 1]);
         }
     }
 
@@ -272,7 +314,7 @@ mod tests {
     fn the_budget_left_caps_the_next_level() {
         // 990 of 1000 slots done: at most 10 items, whatever is queued.
         let mut ctl = batch(1 << 16, 0, 500, 0, 0, 4, 1, 990, 1000);
-        assert_eq!(level_advance(&mut ctl, 1 << 16, 1 << 20), [1, 1, 1]);
+        assert_eq!(level_advance(&mut ctl, 1 << 16, 1 << 20).args, [1, 1, 1]);
         assert_eq!(ctl[w(CTL_CUR_LEN)], 10);
         // Across the word boundary: budget 2^32 + 5, scan 2^32 - 16 leaves
         // 21 (the borrow from the low words takes the high word to 0).
@@ -289,7 +331,7 @@ mod tests {
         // shader; the host's level cap, at most 65535 workgroups of items,
         // keeps this from happening.)
         let mut ctl = batch(u32::MAX, 0, u32::MAX, 0, 0, 4, 1, 0, 1 << 40);
-        assert_eq!(level_advance(&mut ctl, u32::MAX, u32::MAX), [0, 1, 1]);
+        assert_eq!(level_advance(&mut ctl, u32::MAX, u32::MAX).args, [0, 1, 1]);
         assert_eq!(ctl[w(CTL_CUR_LEN)], u32::MAX);
         // Equal low words, 2^32 slots left: saturated, not 0.
         let mut ctl = batch(1 << 20, 0, 1000, 0, 0, 4, 1, 5, (1 << 32) + 5);
@@ -301,19 +343,19 @@ mod tests {
     fn an_empty_queue_no_levels_left_or_an_overflow_plan_nothing() {
         // The level took the whole queue and pushed nothing.
         let mut ctl = batch(64, 60, 8, 8, 0, 4, 3, 10, 1000);
-        assert_eq!(level_advance(&mut ctl, 64, 1024), [0, 1, 1]);
+        assert_eq!(level_advance(&mut ctl, 64, 1024).args, [0, 1, 1]);
         assert_eq!(ctl[w(CTL_QUEUE_LEN)], 0);
         assert_eq!(ctl[w(CTL_HEAD)], 4);
         assert_eq!(ctl[w(CTL_TAIL)], 4);
         assert_eq!(ctl[w(CTL_FREE)], 64);
         // Items queued, but no levels left.
         let mut ctl = batch(64, 0, 8, 0, 0, 0, 3, 10, 1000);
-        assert_eq!(level_advance(&mut ctl, 64, 1024), [0, 1, 1]);
+        assert_eq!(level_advance(&mut ctl, 64, 1024).args, [0, 1, 1]);
         assert_eq!(ctl[w(CTL_LEVELS_LEFT)], 0);
         // Items queued, but a push overflowed.
         let mut ctl = batch(64, 0, 8, 0, 0, 4, 3, 10, 1000);
         ctl[w(CTL_OVERFLOW)] = 1;
-        assert_eq!(level_advance(&mut ctl, 64, 1024), [0, 1, 1]);
+        assert_eq!(level_advance(&mut ctl, 64, 1024).args, [0, 1, 1]);
         assert_eq!(ctl[w(CTL_LEVELS_LEFT)], 4);
     }
 
@@ -345,10 +387,10 @@ mod tests {
         let args = level_advance(&mut ctl, 1 << 20, 1 << 20);
         assert_eq!(get64(&ctl, CTL_ITEMS_LO), (1 << 32) + 1);
         assert_eq!(ctl[w(CTL_CUR_LEN)], 997);
-        assert_eq!(args, [4, 1, 1]);
+        assert_eq!(args.args, [4, 1, 1]);
         for (next, groups) in [(1, 1), (256, 1), (257, 2), (512, 2), (513, 3)] {
             let mut ctl = batch(1 << 20, 0, next, 0, 0, 4, 1, 0, 1 << 40);
-            assert_eq!(level_advance(&mut ctl, 1 << 20, 1 << 20)[0], groups);
+            assert_eq!(level_advance(&mut ctl, 1 << 20, 1 << 20).args[0], groups);
         }
     }
 

@@ -211,8 +211,8 @@ fn corner_cases() -> Vec<Case> {
     ]
 }
 
-/// A case's control buffer and indirect args as the shader left them.
-type Outcome = (Vec<u32>, [u32; 3]);
+/// A case's control buffer and its other outputs as the shader left them.
+type Outcome = (Vec<u32>, Advanced);
 
 /// `n` rounded up to a multiple of `align`.
 fn align_up(n: u64, align: u64) -> u64 {
@@ -220,8 +220,8 @@ fn align_up(n: u64, align: u64) -> u64 {
 }
 
 /// Runs `level_advance.wgsl` once on each case, all in one submission
-/// (each case binds its own slices of one params, one ctl and one args
-/// buffer), and returns each case's control buffer and args as the GPU
+/// (each case binds its own slices of one params, one ctl and one output
+/// buffer), and returns each case's control buffer and outputs as the GPU
 /// left them.
 fn run_on_gpu(ctx: &GpuContext, cases: &[Case]) -> Result<Vec<Outcome>, GpuError> {
     use wgpu::BufferUsages as U;
@@ -230,7 +230,9 @@ fn run_on_gpu(ctx: &GpuContext, cases: &[Case]) -> Result<Vec<Outcome>, GpuError
     let uniform_align = u64::from(ctx.limits.min_uniform_buffer_offset_alignment);
     let ctl_bytes = u64::from(CTL_BUFFER_WORDS) * 4;
     let ctl_stride = align_up(ctl_bytes, storage_align);
-    let args_stride = align_up(12, storage_align);
+    // Each case's outputs: args, level, next advance's args, a slot apiece.
+    let out_slot = align_up(16, storage_align);
+    let args_stride = 3 * out_slot;
     let params_bytes = std::mem::size_of::<Params>() as u64;
     let params_stride = align_up(params_bytes, uniform_align);
     let n = cases.len() as u64;
@@ -254,7 +256,7 @@ fn run_on_gpu(ctx: &GpuContext, cases: &[Case]) -> Result<Vec<Outcome>, GpuError
         let at = i * params_stride as usize;
         params_init[at..at + params_bytes as usize].copy_from_slice(bytemuck::bytes_of(&params));
     }
-    // Args start as a pattern the shader must overwrite.
+    // The outputs start as a pattern the shader must overwrite.
     let args_init = vec![0xA5u8; (args_stride * n) as usize];
 
     let out = ctx.scoped("level_advance differential run", || {
@@ -297,6 +299,8 @@ fn run_on_gpu(ctx: &GpuContext, cases: &[Case]) -> Result<Vec<Outcome>, GpuError
                 entry(0, wgpu::BufferBindingType::Uniform),
                 entry(1, storage),
                 entry(2, storage),
+                entry(3, storage),
+                entry(4, storage),
             ],
         });
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -342,6 +346,14 @@ fn run_on_gpu(ctx: &GpuContext, cases: &[Case]) -> Result<Vec<Outcome>, GpuError
                         wgpu::BindGroupEntry {
                             binding: 2,
                             resource: slice(&args, i * args_stride, 12),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 3,
+                            resource: slice(&args, i * args_stride + out_slot, 16),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 4,
+                            resource: slice(&args, i * args_stride + 2 * out_slot, 12),
                         },
                     ],
                 })
@@ -395,7 +407,14 @@ fn run_on_gpu(ctx: &GpuContext, cases: &[Case]) -> Result<Vec<Outcome>, GpuError
                 let at = i * ctl_stride as usize / 4;
                 let ctl = words[at..at + w(CTL_BUFFER_WORDS)].to_vec();
                 let at = (args_at as usize + i * args_stride as usize) / 4;
-                (ctl, [words[at], words[at + 1], words[at + 2]])
+                let slot = out_slot as usize / 4;
+                let v = |k: usize| words[at + k];
+                let out = Advanced {
+                    args: [v(0), v(1), v(2)],
+                    level: [v(slot), v(slot + 1), v(slot + 2), v(slot + 3)],
+                    next_advance: [v(2 * slot), v(2 * slot + 1), v(2 * slot + 2)],
+                };
+                (ctl, out)
             })
             .collect()
     };
@@ -471,7 +490,7 @@ fn the_shader_and_the_twin_agree_on_random_control_blocks() {
                     input()
                 );
             }
-            assert_eq!(*gpu_args, cpu_args, "args; {}", input());
+            assert_eq!(*gpu_args, cpu_args, "outputs; {}", input());
         }
     }
 }
