@@ -18,19 +18,23 @@
 //      dispatch reads it as its indirect argument and never binds it,
 //      because wgpu forbids binding the indirect buffer of a dispatch
 //      read-write in that same dispatch;
-//   4. writes the NEXT level_advance's own workgroup count (1 if this one
-//      planned a level, else 0) into `next_advance`: the advances are
-//      dispatched indirectly too, from two buffers used in turn, so once a
-//      batch has planned nothing (its queue, budget or levels ran out) every
-//      later advance and scan of its command buffer is a dispatch of zero
-//      workgroups, and no empty level runs.
+//   4. if it planned a level, enables the NEXT level_advance: the advances
+//      are dispatched indirectly too, advance k from slot k / 2 of the
+//      buffer of k's parity, each slot zeroed by the host before the batch
+//      but slot 0 of buffer 0. Advance k (ADVANCES counts those that ran,
+//      and they run in order, so k is ADVANCES before it counts itself)
+//      writes (1, 1, 1) into slot (k + 1) / 2 of the other buffer, bound here
+//      as `next_advance`. One that plans nothing leaves that slot 0, so once
+//      a batch's queue, budget or levels run out, every later advance and
+//      scan of its command buffer is a dispatch of zero workgroups: no empty
+//      level runs. (A slot past the buffer's end is not written.)
 //
 // Bindings (group 0):
 //   0 params       : uniform  Params               (watermark, queue capacity, chunk shifts, level cap)
 //   1 ctl          : storage  array<atomic<u32>>   read_write  control block, counter stripes, level log (layout in src/gpu/layout.rs)
 //   2 args         : storage  array<u32>           read_write  the next scan's indirect dispatch args (x, y, z)
 //   3 level        : storage  array<u32>           read_write  the next level's HEAD, CUR_LEN, TAIL, FREE
-//   4 next_advance : storage  array<u32>           read_write  the next level_advance's indirect dispatch args
+//   4 next_advance : storage  array<u32>           read_write  indirect args of the advances of the other parity, a 4-word slot each
 //
 // Workgroup size: 1 (a single invocation; the work is a handful of loads and stores).
 
@@ -100,7 +104,8 @@ fn take(i: u32) -> u32 {
 @compute @workgroup_size(1)
 fn main() {
     let cap = params.queue_cap;
-    atomicStore(&ctl[CTL_ADVANCES], atomicLoad(&ctl[CTL_ADVANCES]) + 1u);
+    let advance = atomicLoad(&ctl[CTL_ADVANCES]);
+    atomicStore(&ctl[CTL_ADVANCES], advance + 1u);
 
     // 0. Fold the counter stripes into the batch counters.
     for (var k = 0u; k < STRIPES; k++) {
@@ -186,8 +191,11 @@ fn main() {
     args[1] = 1u;
     args[2] = 1u;
 
-    // 4. Whether the next advance runs: only after a level that scans.
-    next_advance[0] = select(0u, 1u, next > 0u);
-    next_advance[1] = 1u;
-    next_advance[2] = 1u;
+    // 4. The next advance runs only after a level that scans.
+    let at = ((advance + 1u) / 2u) * 4u;
+    if next > 0u && at + 3u <= arrayLength(&next_advance) {
+        next_advance[at] = 1u;
+        next_advance[at + 1u] = 1u;
+        next_advance[at + 2u] = 1u;
+    }
 }

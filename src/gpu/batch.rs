@@ -47,6 +47,9 @@ use super::{shaders, GpuError, MAX_BATCH_LEVELS, SCAN_WORK_PER_SLOT, WORKGROUP_S
 /// state.
 pub(crate) const SCAN_STORAGE_BINDINGS: u32 = (4 + OBJ_CHUNKS + SLOT_CHUNKS + QUEUE_CHUNKS) as u32;
 
+/// Bytes of one advance's indirect-args slot.
+pub(crate) const ADVANCE_SLOT_BYTES: u64 = 16;
+
 /// Binding of the device inbox in `scan_inbox.wgsl`.
 const INBOX_BINDING: u32 = 19;
 /// Binding of the ops totals in the scan kernels and the inbox pass.
@@ -114,8 +117,8 @@ pub(crate) struct Pipelines {
     inbox: wgpu::ComputePipeline,
     inbox_bind: wgpu::BindGroup,
     advance: wgpu::ComputePipeline,
-    /// `advance_bind[k]` writes `advance_args[1 - k]`: the advance
-    /// dispatched from `advance_args[k]` plans the next one's.
+    /// `advance_bind[k]` binds `advance_args[1 - k]`: an advance dispatched
+    /// from `advance_args[k]` enables the next one there.
     advance_bind: [wgpu::BindGroup; 2],
 }
 
@@ -406,13 +409,16 @@ impl HeapMirror {
                 pass.set_bind_group(0, &p.inbox_bind, &[]);
                 pass.dispatch_workgroups(self.inbox_len.div_ceil(WORKGROUP_SIZE), 1, 1);
             }
-            // Advance k is dispatched from advance_args[k % 2] and writes the
-            // other: once a batch plans nothing, the rest are empty.
+            // Advance k is dispatched from slot k / 2 of advance_args[k % 2]:
+            // once a batch plans nothing, the rest are empty.
             let advance = |pass: &mut wgpu::ComputePass<'_>, k: u32| {
-                let k = (k % 2) as usize;
+                let parity = (k % 2) as usize;
                 pass.set_pipeline(&p.advance);
-                pass.set_bind_group(0, &p.advance_bind[k], &[]);
-                pass.dispatch_workgroups_indirect(&self.advance_args[k], 0);
+                pass.set_bind_group(0, &p.advance_bind[parity], &[]);
+                pass.dispatch_workgroups_indirect(
+                    &self.advance_args[parity],
+                    u64::from(k / 2) * ADVANCE_SLOT_BYTES,
+                );
             };
             for level in 0..max_levels {
                 // Timestamp k starts level k; the one starting level

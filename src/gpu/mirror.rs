@@ -28,7 +28,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::batch::{Bindings, LevelSample, Pipelines};
+use super::batch::{Bindings, LevelSample, Pipelines, ADVANCE_SLOT_BYTES};
 use super::device::GpuContext;
 use super::layout::{
     Params, CTL_BUFFER_WORDS, CTL_WORDS, OBJ_CHUNKS, QUEUE_CHUNKS, SLOT_CHUNKS, TRACE_LEVELS,
@@ -36,7 +36,7 @@ use super::layout::{
 use super::ops::OPS_WORDS;
 use super::queue::inbox_capacity;
 use super::readback::PendingMap;
-use super::{GpuError, OBLET_SLOTS, WORKGROUP_SIZE};
+use super::{GpuError, MAX_BATCH_LEVELS, OBLET_SLOTS, WORKGROUP_SIZE};
 
 /// One object-table entry, as the GPU reads it (12 bytes, no padding).
 #[repr(C)]
@@ -423,12 +423,13 @@ impl HeapMirror {
                     usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 });
-                // Indirect args of the level_advance dispatches, used in turn:
-                // each advance writes the next one's (level_advance.wgsl).
+                // Indirect args of the level_advance dispatches, a slot per
+                // advance, by parity: each advance that plans a level enables
+                // the next one (level_advance.wgsl).
                 let advance_args = ["advance args 0", "advance args 1"].map(|label| {
                     device.create_buffer(&wgpu::BufferDescriptor {
                         label: Some(label),
-                        size: 16,
+                        size: (u64::from(MAX_BATCH_LEVELS) / 2 + 2) * ADVANCE_SLOT_BYTES,
                         usage: wgpu::BufferUsages::STORAGE
                             | wgpu::BufferUsages::INDIRECT
                             | wgpu::BufferUsages::COPY_DST,

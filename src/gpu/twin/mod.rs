@@ -69,8 +69,12 @@ pub(crate) struct Advanced {
     /// The next level's `HEAD`, `CUR_LEN`, `TAIL`, `FREE` (the `level`
     /// buffer the scan kernels read).
     pub(crate) level: [u32; 4],
-    /// The next `level_advance`'s own indirect dispatch arguments.
-    pub(crate) next_advance: [u32; 3],
+    /// Where this run enables the next `level_advance` in the buffer of the
+    /// other parity: the word index of its slot (`(k + 1) / 2 * 4` for
+    /// advance `k`, which is `ADVANCES` before the run counts itself), or
+    /// `None` when it planned no level. The shader writes `(1, 1, 1)` there
+    /// if the slot lies within the buffer.
+    pub(crate) next_advance: Option<u32>,
 }
 
 /// Does what one run of `level_advance`'s `main` does to `ctl` (the control
@@ -98,7 +102,7 @@ pub(crate) struct Advanced {
 ///    `HEAD`, `CUR_LEN`, `TAIL` and `FREE`, and the next scan gets one
 ///    workgroup per [`WORKGROUP_SIZE`] items.
 /// 4. The next advance runs (one workgroup) only if this one planned a
-///    level.
+///    level: it enables the next advance's slot.
 ///
 /// # Panics
 ///
@@ -112,7 +116,8 @@ pub(crate) fn level_advance(ctl: &mut [u32], queue_cap: u32, level_cap: u32) -> 
         ctl.len()
     );
     let cap = queue_cap;
-    ctl[w(CTL_ADVANCES)] = ctl[w(CTL_ADVANCES)].wrapping_add(1);
+    let advance = ctl[w(CTL_ADVANCES)];
+    ctl[w(CTL_ADVANCES)] = advance.wrapping_add(1);
 
     // 0. Fold the counter stripes into the batch counters.
     for k in 0..STRIPES {
@@ -196,7 +201,7 @@ pub(crate) fn level_advance(ctl: &mut [u32], queue_cap: u32, level_cap: u32) -> 
     Advanced {
         args: [next.wrapping_add(WORKGROUP_SIZE - 1) / WORKGROUP_SIZE, 1, 1],
         level: [head, next, tail, cap.wrapping_sub(qlen)],
-        next_advance: [u32::from(next > 0), 1, 1],
+        next_advance: (next > 0).then(|| (advance.wrapping_add(1) / 2).wrapping_mul(4)),
     }
 }
 

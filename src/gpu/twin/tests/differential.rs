@@ -164,6 +164,11 @@ fn random_case(rng: &mut Rng) -> Case {
         _ => rng.next_u64(),
     };
     set64(&mut ctl, CTL_LEVEL_START_LO, scan.wrapping_sub(level));
+    // Advances so far: the next one's slot lies in the bound ones, or past.
+    ctl[w(CTL_ADVANCES)] = match rng.one_in(8) {
+        true => rng.u32(),
+        false => rng.upto(8),
+    };
     Case {
         ctl,
         queue_cap: cap,
@@ -211,8 +216,15 @@ fn corner_cases() -> Vec<Case> {
     ]
 }
 
-/// A case's control buffer and its other outputs as the shader left them.
-type Outcome = (Vec<u32>, Advanced);
+/// A case's control buffer and its other outputs as the shader left them:
+/// the scan's args, the level state, and the next advances' slots.
+type Outcome = (Vec<u32>, ([u32; 3], [u32; 4], Vec<u32>));
+
+/// Words of the next advances' slots each case binds (four slots).
+const NEXT_WORDS: u32 = 16;
+
+/// The word every output starts as: the shader must overwrite what it writes.
+const PATTERN: u32 = 0xA5A5_A5A5;
 
 /// `n` rounded up to a multiple of `align`.
 fn align_up(n: u64, align: u64) -> u64 {
@@ -230,9 +242,11 @@ fn run_on_gpu(ctx: &GpuContext, cases: &[Case]) -> Result<Vec<Outcome>, GpuError
     let uniform_align = u64::from(ctx.limits.min_uniform_buffer_offset_alignment);
     let ctl_bytes = u64::from(CTL_BUFFER_WORDS) * 4;
     let ctl_stride = align_up(ctl_bytes, storage_align);
-    // Each case's outputs: args, level, next advance's args, a slot apiece.
+    // Each case's outputs: args and level (a slot apiece), then the next
+    // advances' slots.
     let out_slot = align_up(16, storage_align);
-    let args_stride = 3 * out_slot;
+    let next_bytes = 4 * u64::from(NEXT_WORDS);
+    let args_stride = 2 * out_slot + align_up(next_bytes, storage_align);
     let params_bytes = std::mem::size_of::<Params>() as u64;
     let params_stride = align_up(params_bytes, uniform_align);
     let n = cases.len() as u64;
@@ -353,7 +367,7 @@ fn run_on_gpu(ctx: &GpuContext, cases: &[Case]) -> Result<Vec<Outcome>, GpuError
                         },
                         wgpu::BindGroupEntry {
                             binding: 4,
-                            resource: slice(&args, i * args_stride + 2 * out_slot, 12),
+                            resource: slice(&args, i * args_stride + 2 * out_slot, next_bytes),
                         },
                     ],
                 })
@@ -409,11 +423,11 @@ fn run_on_gpu(ctx: &GpuContext, cases: &[Case]) -> Result<Vec<Outcome>, GpuError
                 let at = (args_at as usize + i * args_stride as usize) / 4;
                 let slot = out_slot as usize / 4;
                 let v = |k: usize| words[at + k];
-                let out = Advanced {
-                    args: [v(0), v(1), v(2)],
-                    level: [v(slot), v(slot + 1), v(slot + 2), v(slot + 3)],
-                    next_advance: [v(2 * slot), v(2 * slot + 1), v(2 * slot + 2)],
-                };
+                let out = (
+                    [v(0), v(1), v(2)],
+                    [v(slot), v(slot + 1), v(slot + 2), v(slot + 3)],
+                    (0..NEXT_WORDS as usize).map(|k| v(2 * slot + k)).collect(),
+                );
                 (ctl, out)
             })
             .collect()
@@ -490,7 +504,18 @@ fn the_shader_and_the_twin_agree_on_random_control_blocks() {
                     input()
                 );
             }
-            assert_eq!(*gpu_args, cpu_args, "outputs; {}", input());
+            let (args, level, next) = gpu_args;
+            assert_eq!(
+                (*args, *level),
+                (cpu_args.args, cpu_args.level),
+                "outputs; {}",
+                input()
+            );
+            let mut want = vec![PATTERN; NEXT_WORDS as usize];
+            if let Some(at) = cpu_args.next_advance.filter(|&at| at + 3 <= NEXT_WORDS) {
+                want[at as usize..at as usize + 3].copy_from_slice(&[1, 1, 1]);
+            }
+            assert_eq!(*next, want, "next advance's slot; {}", input());
         }
     }
 }
