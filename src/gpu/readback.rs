@@ -28,10 +28,23 @@ impl HeapMirror {
     /// As [`HeapMirror::download_marks`]; [`GpuError::OutOfRange`] when `dst`
     /// is longer than the bitmap.
     pub fn download_marks_into(&mut self, dst: &mut [u32]) -> Result<(), GpuError> {
-        self.check_range("mark words", 0, dst.len(), self.mark_words)?;
-        let bytes = dst.len() as u64 * 4;
+        self.download_marks_with(dst.len(), |words| dst.copy_from_slice(words))
+    }
+
+    /// Downloads the first `words` words of the mark bitmap and hands them to
+    /// `f` where they were mapped, without a copy: a merge reads them once.
+    ///
+    /// # Errors
+    /// As [`HeapMirror::download_marks_into`].
+    pub(crate) fn download_marks_with<T>(
+        &mut self,
+        words: usize,
+        f: impl FnOnce(&[u32]) -> T,
+    ) -> Result<T, GpuError> {
+        self.check_range("mark words", 0, words, self.mark_words)?;
+        let bytes = words as u64 * 4;
         if bytes == 0 {
-            return Ok(());
+            return Ok(f(&[]));
         }
         let ctx = &self.ctx;
         ctx.check_health()?;
@@ -60,8 +73,12 @@ impl HeapMirror {
             ctx.queue.submit([encoder.finish()]);
         })?;
         PendingMap::start(staging, bytes).wait_with(ctx, staging, |b| {
-            // u32 -> u8 needs no alignment: the mapped bytes land in place.
-            bytemuck::cast_slice_mut::<u32, u8>(dst).copy_from_slice(b);
+            // Mapped ranges are aligned (wgpu::MAP_ALIGNMENT); a copy only if
+            // a driver ever hands out one that is not.
+            match bytemuck::try_cast_slice::<u8, u32>(b) {
+                Ok(words) => f(words),
+                Err(_) => f(&bytemuck::pod_collect_to_vec::<u8, u32>(b)),
+            }
         })
     }
 

@@ -74,16 +74,58 @@ pub(super) enum Push {
     Drop,
 }
 
+/// A 32-bit-word bitmap that remembers which words it set, so a new phase
+/// clears only those: the host's share of a GPU mark stays proportional to
+/// what the host did, not to the heap.
+#[derive(Debug, Default)]
+struct Bits {
+    words: Vec<u32>,
+    /// Words that went from 0 to non-zero since the last clear.
+    touched: Vec<u32>,
+}
+
+impl Bits {
+    /// All clear, `len` words long.
+    fn reset(&mut self, len: usize) {
+        for w in self.touched.drain(..) {
+            if let Some(v) = self.words.get_mut(w as usize) {
+                *v = 0;
+            }
+        }
+        self.words.resize(len, 0);
+    }
+
+    fn get(&self, i: u32) -> bool {
+        bit(&self.words, i)
+    }
+
+    fn set(&mut self, i: u32) {
+        self.or_word((i / 32) as usize, 1 << (i % 32));
+    }
+
+    fn or_word(&mut self, w: usize, v: u32) {
+        if let Some(word) = self.words.get_mut(w) {
+            if *word == 0 && v != 0 {
+                self.touched.push(w as u32);
+            }
+            *word |= v;
+        }
+    }
+}
+
 /// The host's knowledge of the GPU bitmap for one phase (see the module
 /// documentation), in 32-bit words like the GPU's.
 #[derive(Debug, Default)]
 pub(super) struct Shadow {
-    /// `G` as of the last merge or hand-off to the GPU.
-    pub(super) g: Vec<u32>,
+    /// `G` as of the last merge or hand-off to the GPU: its first `g_live`
+    /// words; the rest are 0 (`G` is clear at a phase start, and clearing
+    /// megabytes for it would be the host's largest cost of a small mark).
+    g: Vec<u32>,
+    g_live: usize,
     /// `U`: objects whose host grey the host handed to the GPU or took over.
-    uploaded: Vec<u32>,
+    uploaded: Bits,
     /// Objects marked on both sides found at a merge (rule 2).
-    settled: Vec<u32>,
+    settled: Bits,
     /// Bitmap words below the phase's watermark: the only ones either side
     /// can mark, so the only ones moved between host and GPU.
     pub(super) live_words: usize,
@@ -95,26 +137,25 @@ impl Shadow {
     /// Starts a phase: `words` bitmap words, of which `live_words` lie below
     /// the watermark; `G` is clear.
     pub(super) fn reset(&mut self, words: usize, live_words: usize) {
-        for v in [&mut self.g, &mut self.uploaded, &mut self.settled] {
-            v.clear();
-            v.resize(words, 0);
-        }
+        self.uploaded.reset(words);
+        self.settled.reset(words);
+        self.g_live = 0;
         self.live_words = live_words.min(words);
         self.unmerged = false;
     }
 
     /// Rule 1: where the host grey `it` goes. An inbox object joins `U`.
     pub(super) fn classify(&mut self, it: GreyItem) -> Push {
-        if bit(&self.uploaded, it.obj) {
+        if self.uploaded.get(it.obj) {
             return Push::Owned;
         }
-        if bit(&self.settled, it.obj) {
+        if self.settled.get(it.obj) {
             return Push::Drop;
         }
         // Oblets past the first come from the host's own scan of the first,
         // whose object is in `U` (rule 5).
         debug_assert_eq!(it.oblet, 0, "a host oblet of an object not in U");
-        set(&mut self.uploaded, it.obj);
+        self.uploaded.set(it.obj);
         match it.oblet {
             0 => Push::Inbox,
             _ => Push::Owned,
@@ -123,34 +164,40 @@ impl Shadow {
 
     /// Rule 3: true for a stale host copy of an object the GPU scanned.
     pub(super) fn skip(&self, it: GreyItem) -> bool {
-        it.oblet == 0 && bit(&self.settled, it.obj) && !bit(&self.uploaded, it.obj)
+        it.oblet == 0 && self.settled.get(it.obj) && !self.uploaded.get(it.obj)
     }
 
     /// The objects whose host copies rule 3 skips, as a bitmap: what the
     /// CPU finish of a phase skips after the device is lost.
     pub(super) fn stale(&self) -> Vec<u32> {
-        self.settled
-            .iter()
-            .zip(&self.uploaded)
-            .map(|(&s, &u)| s & !u)
-            .collect()
+        let mut out = vec![0; self.settled.words.len()];
+        for &w in &self.settled.touched {
+            let w = w as usize;
+            out[w] = self.settled.words[w] & !self.uploaded.words.get(w).copied().unwrap_or(0);
+        }
+        out
     }
 
-    /// Rule 2: merges `g_now` (the GPU's bitmap, live words) into `m`'s
-    /// bitmap and settles the objects marked on both sides. Returns how many
-    /// were and their bytes, which the caller takes back.
+    /// Rule 2: merges `g_now` (the GPU's bitmap, its live words, as mapped)
+    /// into `m`'s bitmap and settles the objects marked on both sides.
+    /// Returns how many were and their bytes, which the caller takes back.
+    /// `g_now` becomes the shadow's `G` for a later merge or hand-back.
     pub(super) fn merge(&mut self, m: &Marker, g_now: &[u32]) -> (u64, u64) {
         let live = self.live_words.min(g_now.len());
-        let r = merge_new_marks(
+        let old = &self.g[..self.g_live.min(live)];
+        let (twice, bytes, touched) = merge_new_marks(
             m,
             &g_now[..live],
-            &self.g[..live],
-            &self.uploaded[..live],
-            &mut self.settled[..live],
+            old,
+            &self.uploaded.words[..live],
+            &mut self.settled.words[..live],
         );
+        self.settled.touched.extend(touched);
+        self.g.resize(live.max(self.g.len()), 0);
         self.g[..live].copy_from_slice(&g_now[..live]);
+        self.g_live = live;
         self.unmerged = false;
-        r
+        (twice, bytes)
     }
 
     /// Rule 4, after [`Shadow::merge`]: which of the items taken from the
@@ -166,13 +213,13 @@ impl Shadow {
     ) -> Vec<GreyItem> {
         for &(o, k) in &items {
             if k == 0 {
-                set(&mut self.uploaded, o);
+                self.uploaded.set(o);
             }
         }
         items
             .into_iter()
             .filter(|&(obj, oblet)| {
-                !(oblet == 0 && bit(&self.settled, obj) && !settled_before.contains(&obj))
+                !(oblet == 0 && self.settled.get(obj) && !settled_before.contains(&obj))
             })
             .map(|(obj, oblet)| GreyItem { obj, oblet })
             .collect()
@@ -183,7 +230,7 @@ impl Shadow {
     pub(super) fn settled_firsts(&self, items: &[(u32, u32)]) -> HashSet<u32> {
         items
             .iter()
-            .filter(|&&(o, k)| k == 0 && bit(&self.settled, o))
+            .filter(|&&(o, k)| k == 0 && self.settled.get(o))
             .map(|&(o, _)| o)
             .collect()
     }
@@ -191,12 +238,17 @@ impl Shadow {
     /// Rule 5: puts all of `h` (the host bitmap's 64-bit words) into `g`,
     /// the bits it adds into `U`; returns the live words to upload as `G`.
     pub(super) fn hand_back(&mut self, h: &[u64]) -> &[u32] {
-        for (i, (g, u)) in self.g.iter_mut().zip(self.uploaded.iter_mut()).enumerate() {
+        let live = self.live_words;
+        self.g.resize(live.max(self.g.len()), 0);
+        self.g[self.g_live.min(live)..live].fill(0);
+        self.g_live = live;
+        for i in 0..live {
             let hw = (h.get(i / 2).copied().unwrap_or(0) >> (32 * (i % 2))) as u32;
-            *u |= hw & !*g;
+            let g = &mut self.g[i];
+            self.uploaded.or_word(i, hw & !*g);
             *g |= hw;
         }
-        &self.g[..self.live_words]
+        &self.g[..live]
     }
 }
 
@@ -207,12 +259,6 @@ pub(super) fn bit(words: &[u32], i: u32) -> bool {
         .is_some_and(|w| w & (1 << (i % 32)) != 0)
 }
 
-fn set(words: &mut [u32], i: u32) {
-    if let Some(w) = words.get_mut((i / 32) as usize) {
-        *w |= 1 << (i % 32);
-    }
-}
-
 /// 64-bit bitmap words a thread of [`merge_new_marks`] takes at least: below
 /// this, starting a thread costs more than the words (a million objects).
 const MERGE_WORDS_PER_THREAD: usize = 1 << 14;
@@ -220,21 +266,24 @@ const MERGE_WORDS_PER_THREAD: usize = 1 << 14;
 /// bandwidth, which a few cores saturate.
 const MERGE_THREADS: usize = 8;
 
+/// What [`merge_new_marks`] found: objects marked on both sides, their
+/// bytes, and the `settled` words that went from 0 to non-zero.
+type Merged = (u64, u64, Vec<u32>);
+
 /// `H |= g & !old` (the GPU's marks since the last merge) in one pass over
-/// the 32-bit words `g`, `old`, `uploaded` and `settled` (all of one
-/// length, from word 0), settling objects marked on both sides that the
-/// host did not hand to the GPU (rule 3 of [`Shadow`]). Returns how many
-/// were and their bytes. A large
-/// bitmap is split across threads in disjoint ranges of words: the other
-/// workers are waiting for the lock, and this is the host's largest single
-/// piece of a GPU mark.
+/// the 32-bit words `g`, `uploaded` and `settled` (of one length, from word
+/// 0) and `old` (a prefix: 0 past its end), settling objects marked on
+/// both sides that the host did not hand to the GPU (rule 2 of [`Shadow`]).
+/// A large bitmap is split across threads in disjoint ranges of words: the
+/// other workers are waiting for the lock, and this is the host's largest
+/// single piece of a GPU mark.
 fn merge_new_marks(
     m: &Marker,
     g: &[u32],
     old: &[u32],
     uploaded: &[u32],
     settled: &mut [u32],
-) -> (u64, u64) {
+) -> Merged {
     let words64 = g.len().div_ceil(2);
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -242,15 +291,15 @@ fn merge_new_marks(
         .min(words64 / MERGE_WORDS_PER_THREAD)
         .max(1);
     // Even, so every piece starts on a 64-bit word.
-    let piece = 2 * words64.div_ceil(threads);
-    let pieces = g
-        .chunks(piece)
-        .zip(old.chunks(piece))
-        .zip(uploaded.chunks(piece))
-        .zip(settled.chunks_mut(piece))
-        .enumerate()
-        .map(|(k, (((g, old), u), s))| move || merge_range(m, k * piece / 2, g, old, u, s));
-    let sums: Vec<(u64, u64)> = if threads == 1 {
+    let piece = 2 * words64.div_ceil(threads).max(1);
+    let pieces = settled.chunks_mut(piece).enumerate().map(|(k, s)| {
+        let at = k * piece;
+        let end = (at + piece).min(g.len());
+        let old = old.get(at..end.min(old.len())).unwrap_or_default();
+        let (g, u) = (&g[at..end], &uploaded[at..end]);
+        move || merge_range(m, at / 2, g, old, u, s)
+    });
+    let parts: Vec<Merged> = if threads == 1 {
         pieces.map(|mut f| f()).collect()
     } else {
         std::thread::scope(|scope| {
@@ -262,10 +311,16 @@ fn merge_new_marks(
                 .collect()
         })
     };
-    sums.into_iter().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    parts
+        .into_iter()
+        .fold((0, 0, Vec::new()), |(t, b, mut w), (t2, b2, w2)| {
+            w.extend(w2);
+            (t + t2, b + b2, w)
+        })
 }
 
-/// [`merge_new_marks`] of one piece, whose first 64-bit word is `first`.
+/// [`merge_new_marks`] of one piece, whose first 64-bit word is `first`;
+/// `old` may be shorter than `g` (0 past its end).
 fn merge_range(
     m: &Marker,
     first: usize,
@@ -273,10 +328,13 @@ fn merge_range(
     old: &[u32],
     u: &[u32],
     settled: &mut [u32],
-) -> (u64, u64) {
+) -> Merged {
     let heap = m.heap();
-    let (mut twice, mut bytes) = (0u64, 0u64);
-    let new = |w: usize| g.get(w).map_or(0, |&gw| gw & !old[w]);
+    let (mut twice, mut bytes, mut touched) = (0u64, 0u64, Vec::new());
+    let new = |w: usize| {
+        g.get(w)
+            .map_or(0, |&gw| gw & !old.get(w).copied().unwrap_or(0))
+    };
     let new64 =
         (0..g.len().div_ceil(2)).map(|i| u64::from(new(2 * i)) | u64::from(new(2 * i + 1)) << 32);
     m.bits().merge_seeing(first, new64, |i, before, merged| {
@@ -293,6 +351,9 @@ fn merge_range(
                 (merged >> (32 * half)) as u32,
             );
             let mut both = before & nw & !uw & !*sw;
+            if both != 0 && *sw == 0 {
+                touched.push((2 * i + half) as u32);
+            }
             *sw |= both;
             while both != 0 {
                 let obj = ((2 * i + half) * 32) as u32 + both.trailing_zeros();
@@ -302,7 +363,7 @@ fn merge_range(
             }
         }
     });
-    (twice, bytes)
+    (twice, bytes, touched)
 }
 
 #[cfg(test)]
@@ -338,9 +399,11 @@ mod tests {
         u[130 / 32] |= 1 << (130 % 32);
         let mut settled = [0u32; 8];
         // The piece of 64-bit words 2 and 3 (objects 128..256).
-        let (twice, bytes) = merge_range(&m, 2, &g[4..], &old[4..], &u[4..], &mut settled[4..]);
+        let (twice, bytes, touched) =
+            merge_range(&m, 2, &g[4..], &old[4..], &u[4..], &mut settled[4..]);
         let size = |o: u32| u64::from(heap.desc(o).size);
         assert_eq!((twice, bytes), (2, size(131) + size(200)));
+        assert_eq!(touched, vec![131 / 32, 200 / 32]);
         for o in 0..256 {
             let want = [130, 131, 140, 200].contains(&o);
             assert_eq!(m.bits().is_marked(o), want, "object {o}");

@@ -168,15 +168,18 @@ impl GpuScan {
     }
 
     /// The shadow's rule 2: downloads the GPU bitmap and merges it into the
-    /// host's. The GPU queue must be empty (or taken back). Clears the
-    /// recovery records: everything sent is scanned and in `H`.
+    /// host's, straight from the mapped download. The GPU queue must be
+    /// empty (or taken back). Clears the recovery records: everything sent
+    /// is scanned and in `H`.
     pub(super) fn merge(&self, st: &mut State, m: &Marker) -> Result<(), GpuError> {
         debug_assert_eq!(st.queue_len(), 0, "merge with grey items on the GPU");
         if st.shadow.unmerged {
             let live = st.shadow.live_words;
-            let mut g = vec![0u32; live];
-            st.mirror()?.download_marks_into(&mut g)?;
-            let (twice, bytes) = st.shadow.merge(m, &g);
+            let State { mirror, shadow, .. } = st;
+            let mirror = mirror
+                .as_mut()
+                .ok_or_else(|| GpuError::Internal("no heap mirror in a GPU phase".into()))?;
+            let (twice, bytes) = mirror.download_marks_with(live, |g| shadow.merge(m, g))?;
             if bytes > 0 {
                 // The GPU's batches added these bytes too: the counter holds them.
                 m.take_back_scanned(0, bytes);
