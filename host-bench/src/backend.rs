@@ -21,11 +21,12 @@
 //! per invocation, and [`Prepared::mark`] runs the engine's stop-the-world
 //! mark with it as the scan backend and reports the GPU's figures (batches,
 //! submissions, readback and upload, the preparation's time and the share of
-//! scan work the GPU did).
+//! scan work the GPU did, and with `--count-ops` the kernels' operation
+//! counts).
 
-#[cfg(feature = "gpu")]
-use crate::record::LevelBucket;
 use crate::record::{Adapter, GpuFigures};
+#[cfg(feature = "gpu")]
+use crate::record::{LevelBucket, OpTotals, OpsPer1024Edges};
 use gpumark::baseline::bfs_mark;
 use gpumark::heap::Heap;
 use gpumark::mark::{mark_stw, mark_stw_in, MarkBits};
@@ -144,6 +145,12 @@ impl GpuFigures {
         st: &gpumark::gpu::GpuScanStats,
         prepare_s: f64,
     ) -> GpuFigures {
+        // A counting context that ran no batch (every scan on the CPU) did
+        // no counted operation: zeros, not "not counted".
+        let ops = gpu
+            .context()
+            .counts_ops()
+            .then(|| st.ops.unwrap_or_default());
         GpuFigures {
             offload: gpu.policy().name(),
             batches: st.batches,
@@ -161,7 +168,49 @@ impl GpuFigures {
                 .context()
                 .traces_levels()
                 .then(|| level_profile(&st.level_trace)),
+            ops: ops.as_ref().map(OpTotals::of),
+            ops_per_1024_edges: ops.as_ref().and_then(OpsPer1024Edges::of),
         }
+    }
+}
+
+/// `gpu.ops` from the library's counts.
+#[cfg(feature = "gpu")]
+impl OpTotals {
+    fn of(o: &gpumark::gpu::OpCounts) -> OpTotals {
+        OpTotals {
+            ctl_atomics: o.ctl_atomics,
+            mark_atomics: o.mark_atomics,
+            mark_loads: o.mark_loads,
+            descriptor_loads: o.descriptor_loads,
+            slot_loads: o.slot_loads,
+            ring_writes: o.ring_writes,
+            ring_reads: o.ring_reads,
+            workgroup_barriers: o.workgroup_barriers,
+            levels: o.levels,
+            empty_levels: o.empty_levels,
+            max_workgroup_slots: o.max_workgroup_slots,
+            edges: o.edges,
+        }
+    }
+}
+
+/// `gpu.ops_per_1024_edges` from the library's counts
+/// ([`OpCounts::per_1024_edges`](gpumark::gpu::OpCounts::per_1024_edges)):
+/// `None` when the GPU followed no edge, which leaves no rate to give.
+#[cfg(feature = "gpu")]
+impl OpsPer1024Edges {
+    fn of(o: &gpumark::gpu::OpCounts) -> Option<OpsPer1024Edges> {
+        (o.edges > 0).then(|| OpsPer1024Edges {
+            ctl_atomics: o.per_1024_edges(o.ctl_atomics),
+            mark_atomics: o.per_1024_edges(o.mark_atomics),
+            mark_loads: o.per_1024_edges(o.mark_loads),
+            descriptor_loads: o.per_1024_edges(o.descriptor_loads),
+            slot_loads: o.per_1024_edges(o.slot_loads),
+            ring_writes: o.per_1024_edges(o.ring_writes),
+            ring_reads: o.per_1024_edges(o.ring_reads),
+            workgroup_barriers: o.per_1024_edges(o.workgroup_barriers),
+        })
     }
 }
 
@@ -337,6 +386,7 @@ impl MarkContext {
                     backend: api.choice(),
                     allow_subgroups: settings.kernel == ScanKernel::Auto,
                     trace_levels: settings.trace_levels,
+                    count_ops: settings.count_ops,
                     ..GpuOptions::default()
                 },
                 policy: match settings.offload {
@@ -355,10 +405,14 @@ impl MarkContext {
                 )
             })?;
             log::info!(
-                "{b}: opened {} (scan kernel {}, offload {})",
+                "{b}: opened {} (scan kernel {}, offload {}{})",
                 scan.adapter(),
                 scan.context().scan_kernel(),
-                scan.policy().name()
+                scan.policy().name(),
+                match scan.context().counts_ops() {
+                    true => ", counting operations",
+                    false => "",
+                }
             );
             self.gpus.insert(api, Arc::new(scan));
         }
@@ -380,8 +434,8 @@ impl MarkContext {
     }
 }
 
-/// How GPU backends are set up: `--offload`, `--scan-kernel` and
-/// `--trace-levels`.
+/// How GPU backends are set up: `--offload`, `--scan-kernel`,
+/// `--trace-levels` and `--count-ops`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GpuSettings {
     /// Who scans narrow frontiers.
@@ -390,6 +444,8 @@ pub struct GpuSettings {
     pub kernel: ScanKernel,
     /// Time every level with GPU timestamps.
     pub trace_levels: bool,
+    /// Mark with the kernels' counting variant (`gpu.ops`).
+    pub count_ops: bool,
 }
 
 /// `--scan-kernel`: which WGSL scan kernel a GPU backend runs.
@@ -712,6 +768,39 @@ pub fn parse_backend(s: &str) -> Result<BackendArg, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg(feature = "gpu")]
+    fn op_counts_become_totals_and_rates_per_1024_edges() {
+        let mut o = gpumark::gpu::OpCounts::default();
+        o.ctl_atomics = 3;
+        o.mark_atomics = 4096;
+        o.mark_loads = 5000;
+        o.descriptor_loads = 1100;
+        o.slot_loads = 4200;
+        o.ring_writes = 1000;
+        o.ring_reads = 1024;
+        o.workgroup_barriers = 40;
+        o.levels = 18;
+        o.empty_levels = 2;
+        o.max_workgroup_slots = 65536;
+        o.edges = 4096;
+        let t = OpTotals::of(&o);
+        assert_eq!(
+            (t.ctl_atomics, t.ring_reads, t.levels, t.empty_levels),
+            (3, 1024, 18, 2)
+        );
+        assert_eq!((t.max_workgroup_slots, t.edges), (65536, 4096));
+        let p = OpsPer1024Edges::of(&o).expect("edges were followed");
+        assert_eq!(p.ctl_atomics, 0.75);
+        assert_eq!(p.mark_atomics, 1024.0);
+        assert_eq!(p.ring_reads, 256.0);
+        assert_eq!(p.workgroup_barriers, 10.0);
+        // No edge followed: totals, but no rates.
+        o.edges = 0;
+        assert_eq!(OpsPer1024Edges::of(&o), None);
+        assert_eq!(OpTotals::of(&o).mark_atomics, 4096);
+    }
 
     #[test]
     fn all_selects_every_available_backend_once() {

@@ -203,6 +203,19 @@ pub struct Args {
     #[arg(long)]
     pub trace_levels: bool,
 
+    /// GPU backends: mark with the kernels' counting variant and report
+    /// their operations by category (control-block atomics, mark-bitmap
+    /// atomics and loads, descriptor and slot reads, ring writes and reads,
+    /// barriers, levels, the largest workgroup, the edges followed): a table
+    /// per GPU run after the results, per 1024 edges, and `gpu.ops` in the
+    /// JSON. The counts are deterministic for a heap and a scan kernel, so
+    /// they measure kernel work on a machine without a GPU (lavapipe);
+    /// counting slows the kernels, so --count-ops mark times are not
+    /// throughput figures. Stop-the-world: the last timed mark's counts;
+    /// concurrent mode: summed over the run
+    #[arg(long)]
+    pub count_ops: bool,
+
     /// Untimed warm-up marks before the timed ones
     #[arg(long, default_value_t = 1, conflicts_with = "concurrent")]
     pub warmup: usize,
@@ -280,6 +293,7 @@ impl Args {
             offload: self.offload,
             kernel: self.scan_kernel,
             trace_levels: self.trace_levels,
+            count_ops: self.count_ops,
         }
     }
 
@@ -570,6 +584,22 @@ mod tests {
             let a = Args::try_parse_from(["host-bench"].iter().chain(sel)).unwrap();
             assert!(!a.is_default_suite(), "{sel:?}");
         }
+    }
+
+    #[test]
+    fn gpu_flags_reach_the_gpu_settings() {
+        let a = Args::try_parse_from(["host-bench"]).unwrap();
+        assert!(!a.gpu_settings().count_ops && !a.gpu_settings().trace_levels);
+        let a = Args::try_parse_from(["host-bench", "--backend", "vulkan", "--count-ops"]).unwrap();
+        let g = a.gpu_settings();
+        assert!(g.count_ops && !g.trace_levels);
+        // Like --trace-levels, it says how GPU runs are done, not which.
+        assert!(Args::try_parse_from(["host-bench", "--count-ops"])
+            .unwrap()
+            .is_default_suite());
+        // Concurrent runs count too (summed over the run).
+        let a = Args::try_parse_from(["host-bench", "--mutators", "2", "--count-ops"]).unwrap();
+        assert!(a.concurrent() && a.gpu_settings().count_ops);
     }
 
     #[test]

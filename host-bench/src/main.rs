@@ -109,6 +109,9 @@ fn run(args: &Args) -> Result<(), BenchError> {
             .map(|c| (c.heaps.len(), &c.threads, &c.spec)),
     );
     plan.check_sizes(meminfo_field("MemAvailable"))?;
+    if plan.gpu.count_ops && !plan.all_backends().iter().any(|b| b.is_gpu()) {
+        log::warn!("--count-ops counts the GPU kernels' operations, and no GPU backend runs");
+    }
     let mut ctx = MarkContext::new(&plan.threads).map_err(|source| BenchError::Threads {
         threads: plan.threads.iter().copied().max().unwrap_or(1),
         source,
@@ -139,6 +142,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
         text.push_str(&report::stw_imports_text(runs));
         text.push_str(&report::table(runs));
         text.push_str(&report::level_profile_text(runs));
+        text.push_str(&report::stw_ops_text(runs));
     }
     if !report.concurrent.is_empty() {
         if !text.is_empty() {
@@ -146,6 +150,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
         }
         text.push_str(&report::concurrent_imports_text(&report.concurrent));
         text.push_str(&report::concurrent_text(&report.concurrent));
+        text.push_str(&report::concurrent_ops_text(&report.concurrent));
     }
     text.push_str(&format!("machine: {}\n", machine.summary()));
     if args.backend.is_empty() && !runs.is_empty() {

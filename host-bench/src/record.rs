@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 /// record (and format names in `shape` for `--heap` files); version 6 the
 /// cycles' sweep fields and `heap_full`; version 7 `gpu.prepare_s` and
 /// `gpu.upload_bytes`, with a GPU mark's preparation no longer in its mark
-/// time.
+/// time, and `gpu.ops` and `gpu.ops_per_1024_edges` (`--count-ops`).
 pub const SCHEMA_VERSION: u32 = 7;
 
 /// `tool` of every record.
@@ -262,6 +262,67 @@ pub struct GpuFigures {
     /// With `--trace-levels`: the GPU time of this mark's levels, grouped
     /// by width; `None` without it or where the adapter cannot trace.
     pub level_profile: Option<Vec<LevelBucket>>,
+    /// With `--count-ops`: the counting kernels' operations by category
+    /// (this mark's, or summed over a concurrent run); `None` without it.
+    pub ops: Option<OpTotals>,
+    /// With `--count-ops`: the same categories per 1024 edges followed;
+    /// `None` without it or when the GPU followed no edge.
+    pub ops_per_1024_edges: Option<OpsPer1024Edges>,
+}
+
+/// The counting kernels' operations by category (the JSON `gpu.ops`
+/// object; gpumark's `OpCounts`, field for field). Schema.txt says what
+/// each category counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OpTotals {
+    /// Atomics and atomic loads on the control block.
+    pub ctl_atomics: u64,
+    /// Read-modify-writes of the mark bitmap.
+    pub mark_atomics: u64,
+    /// Loads of the mark bitmap.
+    pub mark_loads: u64,
+    /// Object-table (descriptor) reads.
+    pub descriptor_loads: u64,
+    /// Pointer-slot reads.
+    pub slot_loads: u64,
+    /// Grey items written to the ring.
+    pub ring_writes: u64,
+    /// Grey items read from the ring.
+    pub ring_reads: u64,
+    /// Workgroup barriers, once per workgroup that passed one.
+    pub workgroup_barriers: u64,
+    /// Levels that scanned at least one item.
+    pub levels: u64,
+    /// Scan dispatches encoded with no item to scan.
+    pub empty_levels: u64,
+    /// The most slots one workgroup scanned in one dispatch.
+    pub max_workgroup_slots: u64,
+    /// Non-nil pointer slots read: the edges followed.
+    pub edges: u64,
+}
+
+/// The per-operation categories of [`OpTotals`], each times 1024 over
+/// its `edges` (the JSON `gpu.ops_per_1024_edges` object). Levels, empty
+/// levels, the largest workgroup and the edges are no per-edge costs and
+/// are left out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct OpsPer1024Edges {
+    /// Control-block atomics per 1024 edges.
+    pub ctl_atomics: f64,
+    /// Mark-bitmap read-modify-writes per 1024 edges.
+    pub mark_atomics: f64,
+    /// Mark-bitmap loads per 1024 edges.
+    pub mark_loads: f64,
+    /// Descriptor reads per 1024 edges.
+    pub descriptor_loads: f64,
+    /// Slot reads (nil or not) per 1024 edges.
+    pub slot_loads: f64,
+    /// Ring writes per 1024 edges.
+    pub ring_writes: f64,
+    /// Ring reads per 1024 edges.
+    pub ring_reads: f64,
+    /// Workgroup barriers per 1024 edges.
+    pub workgroup_barriers: f64,
 }
 
 /// The levels of one mark whose widths (items scanned) lie in

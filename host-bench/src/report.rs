@@ -7,7 +7,7 @@
 use crate::concurrent::ARENA_FACTOR;
 use crate::error::BenchError;
 use crate::machine::human_bytes;
-use crate::record::{ConcurrentRun, ImportRecord, Report, Run};
+use crate::record::{ConcurrentRun, ImportRecord, OpTotals, OpsPer1024Edges, Report, Run};
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
@@ -451,6 +451,86 @@ pub fn level_profile_text(runs: &[Run]) -> String {
     out
 }
 
+/// `--count-ops`: for each GPU run, its last timed mark's operation counts
+/// ([`ops_table`]). Empty when no run counted.
+pub fn stw_ops_text(runs: &[Run]) -> String {
+    let mut out = String::new();
+    for r in runs {
+        let Some(g) = &r.gpu else { continue };
+        let Some(ops) = &g.ops else { continue };
+        out.push_str(&format!(
+            "\nGPU operations: {} on {} {}, {} threads (last timed mark; counting kernels, so \
+             the run's times are no throughput figures)\n",
+            r.header.backend, r.header.shape, r.header.objects, r.threads
+        ));
+        out.push_str(&ops_table(ops, g.ops_per_1024_edges.as_ref()));
+    }
+    out
+}
+
+/// `--count-ops`: for each concurrent run on a GPU, its operation counts
+/// summed over the run ([`ops_table`]). Empty when no run counted.
+pub fn concurrent_ops_text(runs: &[ConcurrentRun]) -> String {
+    let mut out = String::new();
+    for r in runs {
+        let Some(g) = &r.gpu else { continue };
+        let Some(ops) = &g.ops else { continue };
+        out.push_str(&format!(
+            "\nGPU operations: {}, concurrent run on {} {}, {} mutators, GOMAXPROCS {} (summed \
+             over its {} cycles; counting kernels)\n",
+            r.header.backend,
+            r.header.shape,
+            r.header.objects,
+            r.mutators,
+            r.gomaxprocs,
+            r.cycles.len()
+        ));
+        out.push_str(&ops_table(ops, g.ops_per_1024_edges.as_ref()));
+    }
+    out
+}
+
+/// One run's operation counts: each category's total and, for the
+/// per-edge costs, its count per 1024 edges (`-` where the GPU followed no
+/// edge); levels, empty levels, the largest workgroup's slots and the
+/// edges as plain totals.
+pub fn ops_table(ops: &OpTotals, per_1024: Option<&OpsPer1024Edges>) -> String {
+    use Align::*;
+    let mut t = Table::new(vec![
+        ("operation", Left),
+        ("total", Right),
+        ("per 1024 edges", Right),
+    ]);
+    let rate =
+        |f: fn(&OpsPer1024Edges) -> f64| per_1024.map_or("-".into(), |p| format!("{:.2}", f(p)));
+    let rows: [(&str, u64, String); 12] = [
+        ("ctl_atomics", ops.ctl_atomics, rate(|p| p.ctl_atomics)),
+        ("mark_atomics", ops.mark_atomics, rate(|p| p.mark_atomics)),
+        ("mark_loads", ops.mark_loads, rate(|p| p.mark_loads)),
+        (
+            "descriptor_loads",
+            ops.descriptor_loads,
+            rate(|p| p.descriptor_loads),
+        ),
+        ("slot_loads", ops.slot_loads, rate(|p| p.slot_loads)),
+        ("ring_writes", ops.ring_writes, rate(|p| p.ring_writes)),
+        ("ring_reads", ops.ring_reads, rate(|p| p.ring_reads)),
+        (
+            "workgroup_barriers",
+            ops.workgroup_barriers,
+            rate(|p| p.workgroup_barriers),
+        ),
+        ("levels", ops.levels, "-".into()),
+        ("empty_levels", ops.empty_levels, "-".into()),
+        ("max_workgroup_slots", ops.max_workgroup_slots, "-".into()),
+        ("edges", ops.edges, "-".into()),
+    ];
+    for (name, total, per) in rows {
+        t.row(vec![name.into(), total.to_string(), per]);
+    }
+    t.render()
+}
+
 /// [`imports_text`] of stop-the-world runs.
 pub fn stw_imports_text(runs: &[Run]) -> String {
     imports_text(
@@ -581,7 +661,7 @@ pub fn concurrent_text(runs: &[ConcurrentRun]) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::record::{Machine, RecordHeader, SCHEMA_VERSION};
+    use crate::record::{GpuFigures, Machine, RecordHeader, SCHEMA_VERSION};
 
     /// A run with plausible numbers, for tests here and in other modules.
     pub(crate) fn sample_run(backend: &'static str, shape: &str, objects: u64, eps: f64) -> Run {
@@ -639,6 +719,137 @@ pub(crate) mod tests {
         let end = |l: &str, pat: &str| l.find(pat).map(|i| i + pat.len());
         assert_eq!(end(lines[0], "objects"), end(lines[2], "1000000"));
         assert_eq!(end(lines[1], " 1000"), end(lines[2], "1000000"));
+    }
+
+    /// Hand-made counts: 2048 edges, so each per-edge rate is half the
+    /// total.
+    fn sample_ops() -> (OpTotals, OpsPer1024Edges) {
+        let ops = OpTotals {
+            ctl_atomics: 10,
+            mark_atomics: 2000,
+            mark_loads: 2100,
+            descriptor_loads: 600,
+            slot_loads: 2400,
+            ring_writes: 500,
+            ring_reads: 512,
+            workgroup_barriers: 64,
+            levels: 17,
+            empty_levels: 3,
+            max_workgroup_slots: 4096,
+            edges: 2048,
+        };
+        let per_1024 = OpsPer1024Edges {
+            ctl_atomics: 5.0,
+            mark_atomics: 1000.0,
+            mark_loads: 1050.0,
+            descriptor_loads: 300.0,
+            slot_loads: 1200.0,
+            ring_writes: 250.0,
+            ring_reads: 256.0,
+            workgroup_barriers: 32.0,
+        };
+        (ops, per_1024)
+    }
+
+    #[test]
+    fn ops_table_gives_totals_and_rates_per_1024_edges() {
+        let (ops, per_1024) = sample_ops();
+        let t = ops_table(&ops, Some(&per_1024));
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 13, "{t}");
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["operation", "total", "per", "1024", "edges"]
+        );
+        let line = |name: &str| -> &str {
+            let l = lines.iter().find(|l| l.starts_with(&format!("{name} ")));
+            l.unwrap_or_else(|| panic!("no {name} row in:\n{t}"))
+        };
+        let row = |name: &str| -> Vec<&str> { line(name).split_whitespace().collect() };
+        assert_eq!(row("ctl_atomics"), ["ctl_atomics", "10", "5.00"]);
+        assert_eq!(
+            row("descriptor_loads"),
+            ["descriptor_loads", "600", "300.00"]
+        );
+        assert_eq!(
+            row("workgroup_barriers"),
+            ["workgroup_barriers", "64", "32.00"]
+        );
+        // Plain totals: no rate.
+        assert_eq!(row("levels"), ["levels", "17", "-"]);
+        assert_eq!(row("empty_levels"), ["empty_levels", "3", "-"]);
+        assert_eq!(
+            row("max_workgroup_slots"),
+            ["max_workgroup_slots", "4096", "-"]
+        );
+        assert_eq!(row("edges"), ["edges", "2048", "-"]);
+        // Right-aligned: every total ends where the heading does.
+        let end = |l: &str, pat: &str| l.find(pat).map(|i| i + pat.len());
+        assert_eq!(end(lines[0], "total"), end(line("edges"), "2048"));
+        // No edge followed: no rates.
+        let t = ops_table(&OpTotals::default(), None);
+        assert!(t.lines().skip(1).all(|l| l.ends_with(" -")), "{t}");
+    }
+
+    #[test]
+    fn ops_text_only_for_runs_that_counted() {
+        let (ops, per_1024) = sample_ops();
+        let mut counted = sample_run("vulkan", "random", 512, 1e6);
+        counted.gpu = Some(GpuFigures {
+            ops: Some(ops),
+            ops_per_1024_edges: Some(per_1024),
+            ..GpuFigures::default()
+        });
+        let mut uncounted = sample_run("vulkan", "list", 512, 1e6);
+        uncounted.gpu = Some(GpuFigures::default());
+        let cpu = sample_run("cpu", "random", 512, 1e6);
+        assert_eq!(stw_ops_text(&[uncounted.clone(), cpu.clone()]), "");
+        let s = stw_ops_text(&[cpu, counted, uncounted]);
+        assert!(
+            s.starts_with("\nGPU operations: vulkan on random 512, 2 threads (last timed mark;"),
+            "{s}"
+        );
+        assert_eq!(s.matches("GPU operations:").count(), 1, "{s}");
+        assert!(s.contains("no throughput figures"), "{s}");
+    }
+
+    #[test]
+    fn json_gpu_ops_are_null_unless_counted() {
+        let json = |gpu: GpuFigures| -> serde_json::Value {
+            let mut r = sample_run("vulkan", "random", 512, 1e6);
+            r.gpu = Some(gpu);
+            let mut buf = Vec::new();
+            write_json(
+                &Report {
+                    stw: vec![r],
+                    concurrent: vec![],
+                },
+                &mut buf,
+            )
+            .unwrap();
+            serde_json::from_slice(&buf).unwrap()
+        };
+        let r = json(GpuFigures::default());
+        assert!(r["gpu"]["ops"].is_null(), "{r}");
+        assert!(r["gpu"]["ops_per_1024_edges"].is_null(), "{r}");
+        let (ops, per_1024) = sample_ops();
+        let r = json(GpuFigures {
+            ops: Some(ops),
+            ops_per_1024_edges: Some(per_1024),
+            ..GpuFigures::default()
+        });
+        let o = r["gpu"]["ops"].as_object().expect("an ops object");
+        assert_eq!(o.len(), 12, "{r}");
+        assert!(o.values().all(|v| v.is_u64()), "{r}");
+        assert_eq!(o["max_workgroup_slots"], 4096);
+        let p = r["gpu"]["ops_per_1024_edges"].as_object().expect("rates");
+        assert_eq!(p.len(), 8, "{r}");
+        assert!(p.values().all(|v| v.is_f64()), "{r}");
+        for k in ["levels", "empty_levels", "max_workgroup_slots", "edges"] {
+            assert!(!p.contains_key(k), "{k} is no per-edge cost");
+        }
+        assert!(p.keys().all(|k| o.contains_key(k)));
+        assert_eq!(p["ring_reads"], 256.0);
     }
 
     #[test]

@@ -203,6 +203,12 @@ fn gpu_run_reports_its_kernel_and_level_profile() {
     // mark's own uploads (the roots' mark bits and grey items) are counted.
     assert!(gpu["prepare_s"].as_f64().unwrap() > 0.0, "{gpu}");
     assert!(gpu["upload_bytes"].as_u64().unwrap() > 0, "{gpu}");
+    // Without --count-ops the kernels count nothing.
+    assert!(
+        gpu["ops"].is_null() && gpu["ops_per_1024_edges"].is_null(),
+        "{gpu}"
+    );
+    assert!(!stdout(&o).contains("GPU operations:"), "{}", stdout(&o));
     let buckets = gpu["level_profile"].as_array().expect("a level profile");
     let sum = |k: &str| buckets.iter().map(|b| b[k].as_u64().unwrap()).sum::<u64>();
     // Every marked object of a random heap has slots, and with `always` the
@@ -219,6 +225,136 @@ fn gpu_run_reports_its_kernel_and_level_profile() {
         assert!(levels * lo <= items && items <= levels * hi, "{b}");
         assert!(b["gpu_s"].as_f64().unwrap() > 0.0, "{b}");
     }
+}
+
+/// The fields of `gpu.ops` the schema documents (`gpu.ops.ctl_atomics`
+/// and the like), without the prefix.
+fn documented_op_fields() -> Vec<&'static str> {
+    documented_fields("stw")
+        .into_iter()
+        .filter_map(|f| f.strip_prefix("gpu.ops."))
+        .collect()
+}
+
+/// Asserts `gpu` (a GPU record's `gpu` object) has every documented
+/// `gpu.ops` field as an integer and no other, the per-edge costs of
+/// `ops_per_1024_edges` as floats made from them, and (the kernels
+/// counting) edges followed; returns `gpu.ops`.
+fn assert_counted(gpu: &Value) -> &serde_json::Map<String, Value> {
+    let ops = gpu["ops"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no ops: {gpu}"));
+    let fields = documented_op_fields();
+    assert_eq!(fields.len(), 12, "{fields:?}");
+    let mut keys: Vec<&str> = ops.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let mut want = fields.clone();
+    want.sort_unstable();
+    assert_eq!(keys, want, "gpu.ops against the schema");
+    for (k, v) in ops {
+        assert!(v.is_u64(), "gpu.ops.{k} is no integer: {v}");
+    }
+    let n = |k: &str| ops[k].as_u64().unwrap();
+    assert!(n("edges") > 0, "the kernels followed no edge: {gpu}");
+    assert!(n("slot_loads") >= n("edges"), "{gpu}");
+    assert!(n("levels") > 0 && n("max_workgroup_slots") > 0, "{gpu}");
+    let per = gpu["ops_per_1024_edges"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no ops_per_1024_edges: {gpu}"));
+    let totals_only = ["levels", "empty_levels", "max_workgroup_slots", "edges"];
+    assert_eq!(per.len(), fields.len() - totals_only.len(), "{gpu}");
+    for (k, v) in per {
+        assert!(!totals_only.contains(&k.as_str()), "{k} has no rate");
+        let want = n(k) as f64 * 1024.0 / n("edges") as f64;
+        let got = v.as_f64().unwrap_or_else(|| panic!("{k}: {v}"));
+        assert!(
+            (got - want).abs() <= 1e-9 * want.max(1.0),
+            "{k}: {got} != {want}"
+        );
+    }
+    ops
+}
+
+#[test]
+fn gpu_run_counts_its_operations_with_count_ops() {
+    if !cfg!(feature = "gpu") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let o = bench_in(
+        dir.path(),
+        &[
+            "--backend",
+            "vulkan",
+            "--offload",
+            "always",
+            "--count-ops",
+            "--shape",
+            "random",
+            "--objects",
+            "3000",
+            "--threads",
+            "1",
+            "--reps",
+            "2",
+            "--json",
+            "r.json",
+            "--no-out",
+        ],
+    );
+    if no_vulkan_here(&o) {
+        return; // no Vulkan driver here; CI installs lavapipe
+    }
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    let at = s
+        .find("GPU operations: vulkan on random 3000, 1 threads (last timed mark;")
+        .unwrap_or_else(|| panic!("no operations table in:\n{s}"));
+    let block: Vec<&str> = s[at..].lines().skip(1).take(13).collect();
+    assert!(block[0].starts_with("operation "), "{s}");
+    for (line, name) in block[1..].iter().zip(documented_op_fields()) {
+        assert!(line.starts_with(&format!("{name} ")), "{name}: {line}");
+    }
+    let json = std::fs::read_to_string(dir.path().join("r.json")).expect("the report");
+    let r: Value = serde_json::from_str(json.lines().next().expect("a record")).unwrap();
+    let gpu = &r["gpu"];
+    assert_eq!(gpu["gpu_scan_fraction"], 1.0, "{gpu}");
+    let ops = assert_counted(gpu);
+    // With `always` every marked object was scanned on the GPU, once: its
+    // non-nil slots are at most the heap's.
+    assert!(ops["edges"].as_u64() <= r["edges"].as_u64(), "{r}");
+    assert!(ops["levels"].as_u64() >= gpu["levels"].as_u64(), "{gpu}");
+}
+
+#[test]
+fn count_ops_without_a_gpu_backend_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let o = bench_in(
+        dir.path(),
+        &[
+            "--backend",
+            "cpu",
+            "--count-ops",
+            "--objects",
+            "1000",
+            "--shape",
+            "random",
+            "--reps",
+            "1",
+            "--no-out",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("host-bench: warn: --count-ops counts the GPU kernels' operations"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stdout(&o).contains("GPU operations:"));
+    assert!(read_lines(&json)[0]["gpu"].is_null());
 }
 
 #[test]
@@ -440,6 +576,40 @@ fn concurrent_run_scans_on_a_gpu_backend() {
     // The heap's first upload, before the mutators started.
     assert!(gpu["prepare_s"].as_f64().unwrap() > 0.0, "{gpu}");
     assert!(gpu["upload_bytes"].as_u64().unwrap() > 0, "{gpu}");
+    assert!(
+        gpu["ops"].is_null(),
+        "not counted without --count-ops: {gpu}"
+    );
+}
+
+/// `--count-ops` in concurrent mode: the counts are summed over the run.
+#[test]
+fn concurrent_run_counts_gpu_operations_over_the_run() {
+    if !cfg!(feature = "gpu") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("c.json");
+    let mut args = concurrent("2");
+    args.extend(["--backend", "vulkan", "--offload", "always", "--count-ops"]);
+    args.extend(["--no-out", "--json", json.to_str().unwrap()]);
+    let o = bench_in(dir.path(), &args);
+    if no_vulkan_here(&o) {
+        return; // no Vulkan driver here; CI installs lavapipe
+    }
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(
+        s.contains(
+            "GPU operations: vulkan, concurrent run on random 20000, 2 mutators, GOMAXPROCS "
+        ),
+        "{s}"
+    );
+    let r = &read_lines(&json)[0];
+    assert_eq!(r["verified"], true);
+    let ops = assert_counted(&r["gpu"]);
+    // Every cycle's batches: more levels than the run's last batch ran.
+    assert!(ops["levels"].as_u64() >= r["gpu"]["levels"].as_u64(), "{r}");
 }
 
 #[test]
