@@ -112,3 +112,37 @@ fn a_wide_heap_spreads_its_arrays_over_workgroups() {
     assert!(o.max_workgroup_slots > 0, "{o:?}");
     assert_eq!(o.empty_levels, 0, "{o:?}");
 }
+
+/// Many batches, each stopped by its budget or an empty queue: every batch
+/// starts with its advances cleared, so none runs an empty level, however
+/// many levels the batch before it enabled.
+#[test]
+fn batches_that_stop_early_run_no_empty_level() {
+    use gpumark::mark::{GcWork, Marker, NoHooks};
+    use gpumark::scan::ScanBackend;
+    let Some(gpu) = counting() else {
+        return;
+    };
+    let heap = Arc::new(build(&ShapeSpec {
+        shape: Shape::Random,
+        objects: 50_000,
+        ptrs: 4,
+        roots: 64,
+        seed: 9,
+    }));
+    let reach = reachable(&heap);
+    gpu.prepare(&heap).expect("the heap fits");
+    gpu.reset_stats();
+    let m = Marker::new(Arc::clone(&heap));
+    m.prepare_roots();
+    let mut gcw = GcWork::new();
+    while m.drain_n_with(&mut gcw, 30_000, &NoHooks, &gpu) > 0 {}
+    m.dispose(&mut gcw);
+    assert!(gpu.settle(&m));
+    assert_eq!(check_exact(m.bits(), &reach), Ok(()));
+    let s = gpu.stats();
+    let o = s.ops.expect("the context counts");
+    assert!(s.batches > 3, "{s:?}");
+    assert_eq!(o.empty_levels, 0, "{o:?}");
+    assert!(o.levels >= s.batches, "{o:?}");
+}

@@ -380,12 +380,6 @@ impl HeapMirror {
             u64::from(CTL_BATCH_FIRST) * 4,
             bytemuck::cast_slice(&batch),
         );
-        // The first advance runs; it decides whether the next one does.
-        queue.write_buffer(
-            &self.advance_args[0],
-            0,
-            bytemuck::cast_slice(&[1u32, 1, 1]),
-        );
         let counting = self.ctx.count_ops;
         if counting {
             queue.write_buffer(&self.ops, 0, &[0u8; OPS_BYTES as usize]);
@@ -397,6 +391,21 @@ impl HeapMirror {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("mark batch"),
             });
+        // Advance k runs from slot k / 2 of advance_args[k % 2]: all clear
+        // but the first's; each advance that plans a level enables the next
+        // (level_advance.wgsl). Cleared in the batch's own command buffer,
+        // after the last batch's dispatches wrote them.
+        let slot_bytes = ((u64::from(max_levels) + 1) / 2 + 1) * ADVANCE_SLOT_BYTES;
+        for b in &self.advance_args {
+            encoder.clear_buffer(b, 0, Some(slot_bytes));
+        }
+        encoder.copy_buffer_to_buffer(
+            &self.advance_first,
+            0,
+            &self.advance_args[0],
+            0,
+            ADVANCE_SLOT_BYTES,
+        );
         {
             let p = &self.pipelines;
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {

@@ -232,8 +232,12 @@ pub struct HeapMirror {
     /// The level's queue state for the scan kernels (HEAD, CUR_LEN, TAIL,
     /// FREE).
     pub(crate) level: wgpu::Buffer,
-    /// Indirect args of the level_advance dispatches, used in turn.
+    /// Indirect args of the level_advance dispatches, a slot per advance,
+    /// by parity.
     pub(crate) advance_args: [wgpu::Buffer; 2],
+    /// One advance slot enabled, `(1, 1, 1)`: copied into the first
+    /// advance's slot at each batch.
+    pub(crate) advance_first: wgpu::Buffer,
     /// Operation totals ([`crate::gpu::GpuOptions::count_ops`]).
     pub(crate) ops: wgpu::Buffer,
     /// The device inbox: objects the host greyed, shaded by the next
@@ -359,105 +363,125 @@ impl HeapMirror {
         };
 
         let device = &ctx.device;
-        let (params_buf, marks, ctl, ctl_staging, args, inbox, trace, level, advance_args, ops) =
-            ctx.scoped("control buffers", || {
-                // Uniform block, rewritten by set_watermark.
-                let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("params"),
-                    size: std::mem::size_of::<Params>() as u64,
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                // Mark bitmap: bound read-write by the scan kernel, copied in and out by the host.
-                let marks = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("mark bitmap"),
-                    size: mark_bytes.max(16),
+        let (
+            params_buf,
+            marks,
+            ctl,
+            ctl_staging,
+            args,
+            inbox,
+            trace,
+            level,
+            advance_args,
+            advance_first,
+            ops,
+        ) = ctx.scoped("control buffers", || {
+            // Uniform block, rewritten by set_watermark.
+            let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("params"),
+                size: std::mem::size_of::<Params>() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            // Mark bitmap: bound read-write by the scan kernel, copied in and out by the host.
+            let marks = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("mark bitmap"),
+                size: mark_bytes.max(16),
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            // Control block: queue state and batch counters, then the level
+            // log (layout.rs).
+            let ctl = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("control block"),
+                size: u64::from(CTL_BUFFER_WORDS) * 4,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            // The one small buffer a batch maps to read its counters (and,
+            // tracing, the level log and the timestamps after them;
+            // counting, the ops totals last).
+            let ctl_staging = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("control block readback"),
+                size: match ctx.trace_levels {
+                    false => u64::from(CTL_WORDS) * 4,
+                    true => LevelTrace::READBACK_BYTES,
+                } + if ctx.count_ops { OPS_BYTES } else { 0 },
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            // Indirect args of the scan dispatch: written only by level_advance,
+            // never bound by the dispatch that consumes them.
+            let args = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("scan dispatch args"),
+                size: 16,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::INDIRECT,
+                mapped_at_creation: false,
+            });
+            // The inbox: written by the host, read by the inbox pass.
+            let inbox = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("inbox"),
+                size: u64::from(inbox_capacity(capacity.max_objects)) * 4,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let trace = ctx.trace_levels.then(|| LevelTrace::new(device));
+            // The level's queue state, plain data for the scan kernels:
+            // written by level_advance and by the host between batches.
+            let level = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("level state"),
+                size: 16,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            // Indirect args of the level_advance dispatches, a slot per
+            // advance, by parity: each advance that plans a level enables
+            // the next one (level_advance.wgsl).
+            let advance_args = ["advance args 0", "advance args 1"].map(|label| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size: (u64::from(MAX_BATCH_LEVELS) / 2 + 2) * ADVANCE_SLOT_BYTES,
                     usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_DST
-                        | wgpu::BufferUsages::COPY_SRC,
+                        | wgpu::BufferUsages::INDIRECT
+                        | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
-                });
-                // Control block: queue state and batch counters, then the level
-                // log (layout.rs).
-                let ctl = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("control block"),
-                    size: u64::from(CTL_BUFFER_WORDS) * 4,
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_DST
-                        | wgpu::BufferUsages::COPY_SRC,
-                    mapped_at_creation: false,
-                });
-                // The one small buffer a batch maps to read its counters (and,
-                // tracing, the level log and the timestamps after them;
-                // counting, the ops totals last).
-                let ctl_staging = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("control block readback"),
-                    size: match ctx.trace_levels {
-                        false => u64::from(CTL_WORDS) * 4,
-                        true => LevelTrace::READBACK_BYTES,
-                    } + if ctx.count_ops { OPS_BYTES } else { 0 },
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                // Indirect args of the scan dispatch: written only by level_advance,
-                // never bound by the dispatch that consumes them.
-                let args = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("scan dispatch args"),
-                    size: 16,
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::INDIRECT,
-                    mapped_at_creation: false,
-                });
-                // The inbox: written by the host, read by the inbox pass.
-                let inbox = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("inbox"),
-                    size: u64::from(inbox_capacity(capacity.max_objects)) * 4,
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                let trace = ctx.trace_levels.then(|| LevelTrace::new(device));
-                // The level's queue state, plain data for the scan kernels:
-                // written by level_advance and by the host between batches.
-                let level = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("level state"),
-                    size: 16,
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                // Indirect args of the level_advance dispatches, a slot per
-                // advance, by parity: each advance that plans a level enables
-                // the next one (level_advance.wgsl).
-                let advance_args = ["advance args 0", "advance args 1"].map(|label| {
-                    device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some(label),
-                        size: (u64::from(MAX_BATCH_LEVELS) / 2 + 2) * ADVANCE_SLOT_BYTES,
-                        usage: wgpu::BufferUsages::STORAGE
-                            | wgpu::BufferUsages::INDIRECT
-                            | wgpu::BufferUsages::COPY_DST,
-                        mapped_at_creation: false,
-                    })
-                });
-                // Operation totals of the counting kernels (bound always).
-                let ops = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("ops totals"),
-                    size: OPS_BYTES,
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_DST
-                        | wgpu::BufferUsages::COPY_SRC,
-                    mapped_at_creation: false,
-                });
-                (
-                    params_buf,
-                    marks,
-                    ctl,
-                    ctl_staging,
-                    args,
-                    inbox,
-                    trace,
-                    level,
-                    advance_args,
-                    ops,
-                )
-            })?;
+                })
+            });
+            let advance_first = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("first advance args"),
+                size: ADVANCE_SLOT_BYTES,
+                usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            ctx.queue
+                .write_buffer(&advance_first, 0, bytemuck::cast_slice(&[1u32, 1, 1, 0]));
+            // Operation totals of the counting kernels (bound always).
+            let ops = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("ops totals"),
+                size: OPS_BYTES,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            (
+                params_buf,
+                marks,
+                ctl,
+                ctl_staging,
+                args,
+                inbox,
+                trace,
+                level,
+                advance_args,
+                advance_first,
+                ops,
+            )
+        })?;
 
         let pipelines = ctx.scoped("pipelines", || {
             Pipelines::new(
@@ -493,6 +517,7 @@ impl HeapMirror {
             args,
             level,
             advance_args,
+            advance_first,
             ops,
             inbox,
             inbox_len: 0,
