@@ -14,7 +14,8 @@
 //      plans 0 items and the next scan dispatch is empty;
 //   3. writes the next level's queue state (HEAD, CUR_LEN, TAIL, FREE) into
 //      `level`, which the scan kernels read as plain data, and the next
-//      scan's workgroup count into `args`, a buffer of its own: the scan
+//      scan's workgroup count into `args` (one per WORKGROUP_SIZE items, or
+//      up to MIN_LEVEL_WORKGROUPS for a small level), a buffer of its own: the scan
 //      dispatch reads it as its indirect argument and never binds it,
 //      because wgpu forbids binding the indirect buffer of a dispatch
 //      read-write in that same dispatch;
@@ -50,6 +51,7 @@ struct Params {
 }
 
 const WORKGROUP_SIZE: u32 = 256u;
+const MIN_LEVEL_WORKGROUPS: u32 = 64u;
 
 const CTL_HEAD: u32 = 0u;
 const CTL_QUEUE_LEN: u32 = 1u;
@@ -187,7 +189,11 @@ fn main() {
     // 3. Indirect arguments of the next scan dispatch. next <= level_cap, so
     // this is within max_compute_workgroups_per_dimension: the host turns
     // wgpu's own check of indirect dispatches off and relies on it.
-    args[0] = (next + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
+    // A small level is spread over up to MIN_LEVEL_WORKGROUPS workgroups
+    // (a few items each) instead of packed into one: a large object's
+    // oblets are queued next to each other, and one workgroup with all of
+    // them would scan them alone, SLOT_CAP slots a level.
+    args[0] = max((next + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE, min(next, MIN_LEVEL_WORKGROUPS));
     args[1] = 1u;
     args[2] = 1u;
 

@@ -83,6 +83,8 @@ const STRIPE_BYTES_LO: u32 = 3u;
 const COUNTED: u32 = 0x80000000u;
 // Most slots one workgroup scans in one dispatch.
 const SLOT_CAP: u32 = 65536u;
+// Fewest workgroups a level of that many items or more is spread over.
+const MIN_LEVEL_WORKGROUPS: u32 = 64u;
 
 // The ops buffer's categories (src/gpu/ops.rs).
 const OPS_CTL_ATOMICS: u32 = 0u;
@@ -322,23 +324,27 @@ fn count_bytes(size: u32) {
     }
 }
 
-// Phases 1 and 2 of the scan kernels: this invocation's item (ring position
-// HEAD + workgroup_id * WORKGROUP_SIZE + lid) and its slot run, an inclusive
+// Phases 1 and 2 of the scan kernels: this invocation's item and its slot
+// run. The level's CUR_LEN items are split into `nwg` (the dispatch's
+// workgroups) blocks of `per` = ceil(CUR_LEN / nwg) <= WORKGROUP_SIZE
+// consecutive items; workgroup w takes ring positions HEAD + w * per + lid
+// for lid < per. Then an inclusive
 // prefix sum of the workgroup's run lengths (Hillis-Steele, log2(256)
 // rounds) into run_end / run_delta, and the gather's own appends, under one
 // reservation: items past SLOT_CAP go back to the ring as they are, and a
 // kept first item of a large object queues its other oblets. Returns the
 // slots the workgroup scans (those of the kept items, a prefix). Call in
 // uniform control flow.
-fn gather_runs(lvl: LevelState, lid: u32, wid: u32) -> u32 {
-    let idx = wid * WORKGROUP_SIZE + lid;
+fn gather_runs(lvl: LevelState, lid: u32, wid: u32, nwg: u32) -> u32 {
+    let per = (lvl.cur_len + nwg - 1u) / nwg;
+    let idx = wid * per + lid;
     var item = vec2<u32>(0u, 0u);
     var has = false;
     var len = 0u;
     var start = 0u;
     var oblets = 0u;
     var size = 0u;
-    if idx < lvl.cur_len {
+    if lid < per && idx < lvl.cur_len {
         item = load_item(ring(lvl.head, idx));
         has = true;
         let k = item.y & ~COUNTED;

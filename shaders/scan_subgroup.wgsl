@@ -31,11 +31,12 @@
 fn main(
     @builtin(local_invocation_index) lid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(subgroup_invocation_id) sg_lane: u32,
 ) {
     // 1, 2. This invocation's item and slot run; prefix sums of the runs.
     let lvl = load_level_state(lid);
-    let total = gather_runs(lvl, lid, wid.x);
+    let total = gather_runs(lvl, lid, wid.x, nwg.x);
 
     // 3. Walk the concatenated slots; invocation j owns slot j of each stride.
     var stride = 0u;

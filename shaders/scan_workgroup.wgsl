@@ -1,8 +1,8 @@
 // scan_workgroup.wgsl — scan one mark level; portable kernel (no subgroups).
 //
-// Each workgroup takes WORKGROUP_SIZE consecutive grey items of the level
-// (ring positions HEAD + workgroup_id.x * WORKGROUP_SIZE + i) and scans their
-// slots *together* (load-balanced search):
+// Each workgroup takes up to WORKGROUP_SIZE consecutive grey items of the
+// level (a block of ceil(CUR_LEN / workgroups), see gather_runs) and scans
+// their slots *together* (load-balanced search):
 //   1. each invocation loads one item (obj, oblet) and its object's
 //      descriptor, and computes its slot run [slot_start + oblet *
 //      OBLET_SLOTS, ... + min(OBLET_SLOTS, rest));
@@ -45,10 +45,11 @@
 fn main(
     @builtin(local_invocation_index) lid: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
     // 1, 2. This invocation's item and slot run; prefix sums of the runs.
     let lvl = load_level_state(lid);
-    let total = gather_runs(lvl, lid, wid.x);
+    let total = gather_runs(lvl, lid, wid.x, nwg.x);
 
     // 3. Walk the concatenated slots; invocation j owns slot j of each stride.
     var stride = 0u;

@@ -157,6 +157,7 @@ mod tests {
             ("STRIPE_BYTES_LO", STRIPE_BYTES_LO),
             ("COUNTED", COUNTED),
             ("SLOT_CAP", SLOT_CAP),
+            ("MIN_LEVEL_WORKGROUPS", MIN_LEVEL_WORKGROUPS),
             ("OPS_CTL_ATOMICS", OPS_CTL_ATOMICS),
             ("OPS_MARK_ATOMICS", OPS_MARK_ATOMICS),
             ("OPS_MARK_LOADS", OPS_MARK_LOADS),

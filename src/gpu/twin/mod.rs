@@ -39,8 +39,8 @@ use super::layout::{
     CTL_ADVANCES, CTL_BUDGET_LO, CTL_BUFFER_WORDS, CTL_BYTES_LO, CTL_CUR_LEN, CTL_FREE, CTL_HEAD,
     CTL_ITEMS_LO, CTL_LEVELS_LEFT, CTL_LEVELS_RUN, CTL_LEVEL_START_LO, CTL_LOG, CTL_MARKED,
     CTL_OVERFLOW, CTL_PUSHED, CTL_QUEUE_LEN, CTL_SCAN_LO, CTL_STRIPES, CTL_TAIL,
-    LOG_WORDS_PER_LEVEL, STRIPES, STRIPE_BYTES_LO, STRIPE_MARKED, STRIPE_SCAN_LO, STRIPE_WORDS,
-    TRACE_LEVELS,
+    LOG_WORDS_PER_LEVEL, MIN_LEVEL_WORKGROUPS, STRIPES, STRIPE_BYTES_LO, STRIPE_MARKED,
+    STRIPE_SCAN_LO, STRIPE_WORDS, TRACE_LEVELS,
 };
 use super::WORKGROUP_SIZE;
 
@@ -100,7 +100,8 @@ pub(crate) struct Advanced {
 /// 3. The queue words (`HEAD`, `QUEUE_LEN`, `CUR_LEN`, `TAIL`, `FREE`,
 ///    `PUSHED`) are rewritten for the next level, the level buffer gets
 ///    `HEAD`, `CUR_LEN`, `TAIL` and `FREE`, and the next scan gets one
-///    workgroup per [`WORKGROUP_SIZE`] items.
+///    workgroup per [`WORKGROUP_SIZE`] items, or one per item up to
+///    [`MIN_LEVEL_WORKGROUPS`] for a small level.
 /// 4. The next advance runs (one workgroup) only if this one planned a
 ///    level: it enables the next advance's slot.
 ///
@@ -199,7 +200,12 @@ pub(crate) fn level_advance(ctl: &mut [u32], queue_cap: u32, level_cap: u32) -> 
     // 3. The level's state and the indirect arguments of the next scan.
     // 4. Whether the next advance runs.
     Advanced {
-        args: [next.wrapping_add(WORKGROUP_SIZE - 1) / WORKGROUP_SIZE, 1, 1],
+        args: [
+            (next.wrapping_add(WORKGROUP_SIZE - 1) / WORKGROUP_SIZE)
+                .max(next.min(MIN_LEVEL_WORKGROUPS)),
+            1,
+            1,
+        ],
         level: [head, next, tail, cap.wrapping_sub(qlen)],
         next_advance: (next > 0).then(|| (advance.wrapping_add(1) / 2).wrapping_mul(4)),
     }
@@ -277,7 +283,8 @@ mod tests {
         // Level 0 is logged: 10 items, 40 slots since it started at 0.
         let log = w(CTL_LOG);
         assert_eq!(ctl[log..log + 4], [10, 40, 0, 0]);
-        assert_eq!(args.args, [1, 1, 1]);
+        // 32 items: a small level, one workgroup each.
+        assert_eq!(args.args, [32, 1, 1]);
     }
 
     #[test]
@@ -319,7 +326,7 @@ mod tests {
     fn the_budget_left_caps_the_next_level() {
         // 990 of 1000 slots done: at most 10 items, whatever is queued.
         let mut ctl = batch(1 << 16, 0, 500, 0, 0, 4, 1, 990, 1000);
-        assert_eq!(level_advance(&mut ctl, 1 << 16, 1 << 20).args, [1, 1, 1]);
+        assert_eq!(level_advance(&mut ctl, 1 << 16, 1 << 20).args, [10, 1, 1]);
         assert_eq!(ctl[w(CTL_CUR_LEN)], 10);
         // Across the word boundary: budget 2^32 + 5, scan 2^32 - 16 leaves
         // 21 (the borrow from the low words takes the high word to 0).
@@ -332,11 +339,12 @@ mod tests {
         assert_eq!(ctl[w(CTL_CUR_LEN)], 300);
         assert_eq!(ctl[w(CTL_QUEUE_LEN)], 1 << 19);
         // Saturated all the way: a full ring of u32::MAX items and no level
-        // cap take them all. (The args then wrap to 0 workgroups, as in the
-        // shader; the host's level cap, at most 65535 workgroups of items,
-        // keeps this from happening.)
+        // cap take them all. (The rounded-up workgroup count then wraps to 0,
+        // as in the shader, and the small-level floor gives 64; the host's
+        // level cap, at most 65535 workgroups of items, keeps this from
+        // happening.)
         let mut ctl = batch(u32::MAX, 0, u32::MAX, 0, 0, 4, 1, 0, 1 << 40);
-        assert_eq!(level_advance(&mut ctl, u32::MAX, u32::MAX).args, [0, 1, 1]);
+        assert_eq!(level_advance(&mut ctl, u32::MAX, u32::MAX).args, [64, 1, 1]);
         assert_eq!(ctl[w(CTL_CUR_LEN)], u32::MAX);
         // Equal low words, 2^32 slots left: saturated, not 0.
         let mut ctl = batch(1 << 20, 0, 1000, 0, 0, 4, 1, 5, (1 << 32) + 5);
@@ -392,8 +400,18 @@ mod tests {
         let args = level_advance(&mut ctl, 1 << 20, 1 << 20);
         assert_eq!(get64(&ctl, CTL_ITEMS_LO), (1 << 32) + 1);
         assert_eq!(ctl[w(CTL_CUR_LEN)], 997);
-        assert_eq!(args.args, [4, 1, 1]);
-        for (next, groups) in [(1, 1), (256, 1), (257, 2), (512, 2), (513, 3)] {
+        assert_eq!(args.args, [64, 1, 1]);
+        // One workgroup per item up to 64, then 64 up to 64 full workgroups'
+        // worth, then one per 256 items rounded up.
+        for (next, groups) in [
+            (1, 1),
+            (63, 63),
+            (256, 64),
+            (16_384, 64),
+            (16_385, 65),
+            (16_640, 65),
+            (16_641, 66),
+        ] {
             let mut ctl = batch(1 << 20, 0, next, 0, 0, 4, 1, 0, 1 << 40);
             assert_eq!(level_advance(&mut ctl, 1 << 20, 1 << 20).args[0], groups);
         }
