@@ -330,12 +330,12 @@ fn count_bytes(size: u32) {
 // consecutive items; workgroup w takes ring positions HEAD + w * per + lid
 // for lid < per. Then an inclusive
 // prefix sum of the workgroup's run lengths (Hillis-Steele, log2(256)
-// rounds) into run_end / run_delta, and the gather's own appends, under one
-// reservation: items past SLOT_CAP go back to the ring as they are, and a
-// kept first item of a large object queues its other oblets. Returns the
-// slots the workgroup scans (those of the kept items, a prefix). Call in
-// uniform control flow.
-fn gather_runs(lvl: LevelState, lid: u32, wid: u32, nwg: u32) -> u32 {
+// rounds) into run_end / run_delta, and the gather's own appends, which the
+// last winner flush writes under its reservation: items past SLOT_CAP go
+// back to the ring as they are, and a kept first item of a large object
+// queues its other oblets. Returns the slots the workgroup scans (those of
+// the kept items, a prefix) and the appends. Call in uniform control flow.
+fn gather_runs(lvl: LevelState, lid: u32, wid: u32, nwg: u32) -> Gather {
     let per = (lvl.cur_len + nwg - 1u) / nwg;
     let idx = wid * per + lid;
     var item = vec2<u32>(0u, 0u);
@@ -399,28 +399,22 @@ fn gather_runs(lvl: LevelState, lid: u32, wid: u32, nwg: u32) -> u32 {
     if extra > 0u {
         offset = atomicAdd(&wg_extra, extra);
     }
-    barrier(lid);
-    if lid == 0u {
-        let n = atomicLoad(&wg_extra);
-        var base = 0u;
-        if n > 0u {
-            base = ctl_atomic_add(CTL_PUSHED, n);
-        }
-        wg_base = base;
-    }
     count(OPS_WORKGROUP_BARRIERS, select(0u, 1u, lid == 0u));
-    let base = workgroupUniformLoad(&wg_base);
-    if extra > 0u {
-        if first == 0u {
-            append(lvl, base + offset, item);
-        } else {
-            for (var k = 0u; k < extra; k++) {
-                append(lvl, base + offset + k, vec2<u32>(item.x, first + k));
-            }
-        }
-    }
-    count(OPS_WORKGROUP_BARRIERS, select(0u, 1u, lid == 0u));
-    return workgroupUniformLoad(&run_total);
+    // The barrier of the uniform load publishes wg_extra too: the last
+    // winner flush reserves ring space for these appends with its own.
+    return Gather(workgroupUniformLoad(&run_total), item, extra, first, offset);
+}
+
+// What gather_runs hands the slot walk: the workgroup's slot total, and
+// this invocation's appends for the last winner flush: `extra` items, from
+// oblet `first` of item.x (or, with `first` 0, `item` itself, deferred),
+// at `offset` among the workgroup's appends.
+struct Gather {
+    total: u32,
+    item: vec2<u32>,
+    extra: u32,
+    first: u32,
+    offset: u32,
 }
 
 // The heap slot at position j (< the total) of the workgroup's concatenated
@@ -461,26 +455,47 @@ fn scan_slot(j: u32, total: u32) -> u32 {
 
 // Queues every winner recorded since the last flush, as one item each
 // (`flag` in its oblet word), with ONE reservation on the ring cursor, and
-// empties the buffer. Call in uniform control flow.
-fn flush_winners(lid: u32, lvl: LevelState, flag: u32) {
+// empties the buffer; the `last` flush also writes the gather's appends
+// `g` under the same reservation (after the winners), and needs no barrier
+// after it. Call in uniform control flow.
+fn flush_winners(lid: u32, lvl: LevelState, flag: u32, last: bool, g: Gather) {
     barrier(lid); // every winner of the strides so far is recorded
     if lid == 0u {
-        let n = atomicLoad(&win_count);
+        let winners = atomicLoad(&win_count);
+        var n = winners;
+        if last {
+            n += atomicLoad(&wg_extra);
+        }
         var base = 0u;
         if n > 0u {
             base = ctl_atomic_add(CTL_PUSHED, n);
         }
-        flush_count = n;
+        flush_count = winners;
         wg_base = base;
         // Nobody records again before the barrier at the end of this flush.
         atomicStore(&win_count, 0u);
     }
     count(OPS_WORKGROUP_BARRIERS, select(0u, 1u, lid == 0u));
+    // The uniform load's barrier also publishes flush_count.
     let base = workgroupUniformLoad(&wg_base);
-    for (var e = lid; e < flush_count; e += WORKGROUP_SIZE) {
+    let count_now = flush_count;
+    for (var e = lid; e < count_now; e += WORKGROUP_SIZE) {
         append(lvl, base + e, vec2<u32>(win_obj[e], flag));
     }
-    barrier(lid); // the buffer is read before the next stride refills it
+    if last {
+        if g.extra > 0u {
+            let at = base + count_now + g.offset;
+            if g.first == 0u {
+                append(lvl, at, g.item);
+            } else {
+                for (var k = 0u; k < g.extra; k++) {
+                    append(lvl, at + k, vec2<u32>(g.item.x, g.first + k));
+                }
+            }
+        }
+    } else {
+        barrier(lid); // the buffer is read before the next stride refills it
+    }
 }
 
 // Phase 4 of the scan kernels: the workgroup's totals (scan work in slots,

@@ -49,7 +49,8 @@ fn main(
 ) {
     // 1, 2. This invocation's item and slot run; prefix sums of the runs.
     let lvl = load_level_state(lid);
-    let total = gather_runs(lvl, lid, wid.x, nwg.x);
+    let g = gather_runs(lvl, lid, wid.x, nwg.x);
+    let total = g.total;
 
     // 3. Walk the concatenated slots; invocation j owns slot j of each stride.
     var stride = 0u;
@@ -59,14 +60,14 @@ fn main(
             win_obj[atomicAdd(&win_count, 1u)] = t;
         }
         stride += 1u;
-        if stride == FLUSH_STRIDES {
-            flush_winners(lid, lvl, 0u);
+        if stride == FLUSH_STRIDES && base + WORKGROUP_SIZE < total {
+            flush_winners(lid, lvl, 0u, false, g);
             stride = 0u;
         }
     }
-    if stride > 0u {
-        flush_winners(lid, lvl, 0u);
-    }
+    // The last flush, with the gather's appends (always: a workgroup may
+    // have appends and no slot).
+    flush_winners(lid, lvl, 0u, true, g);
 
     // 4. Per-workgroup totals into the counter stripe.
     add_workgroup_totals(lid, wid.x, total);
