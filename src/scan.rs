@@ -90,9 +90,11 @@ pub trait ScanBackend: Send + Sync {
     /// phase by its [`Marker::phase`] token, so calling this is optional.
     fn phase_start(&self, _m: &Marker) {}
 
-    /// Marking looks done (no grey work anywhere, this backend's included):
-    /// makes `m`'s bitmap and counters complete, so termination, the
-    /// checkmark and the sweep read every mark. A GPU merges its bitmap
+    /// Marking looks done (no grey work anywhere, this backend's included)
+    /// and nothing else marks: no drain runs and no mutator writes (a
+    /// stop-the-world mark's workers have joined; the collector has stopped
+    /// the world). Makes `m`'s bitmap and counters complete, so termination,
+    /// the checkmark and the sweep read every mark. A GPU merges its bitmap
     /// here. Returns false if that turned up grey work (a device lost at
     /// the merge: its marks are greyed again on the host), and marking must
     /// go on.

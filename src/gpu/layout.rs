@@ -138,6 +138,7 @@ pub(crate) const SLOT_CAP: u32 = 65536;
 /// Fewest workgroups `level_advance` spreads a level of at least that many
 /// items over: a small level of a large object's oblets, queued next to
 /// each other, then goes to many workgroups, a few oblets each.
+#[allow(dead_code)] // used by the shaders; checked against them in a test
 pub(crate) const MIN_LEVEL_WORKGROUPS: u32 = 64;
 
 /// Number of bindings each chunked array is split across (fixed in the shaders).

@@ -120,6 +120,26 @@ impl MarkBits {
         }
     }
 
+    /// [`MarkBits::merge_seeing`] for a bitmap nobody else writes meanwhile
+    /// (the world is stopped, every worker done): each word is read and
+    /// written with plain loads and stores instead of a read-modify-write,
+    /// several times cheaper over a bitmap of megabytes.
+    pub fn merge_seeing_quiescent(
+        &self,
+        first: usize,
+        words: impl IntoIterator<Item = u64>,
+        mut seen: impl FnMut(usize, u64, u64),
+    ) {
+        let tail = self.words.get(first..).unwrap_or_default();
+        for (i, (w, v)) in tail.iter().zip(words).enumerate() {
+            if v != 0 {
+                let before = w.load(Relaxed);
+                w.store(before | v, Relaxed);
+                seen(first + i, before, v);
+            }
+        }
+    }
+
     /// The first object at which `self` and `other` differ, if any.
     pub fn first_difference(&self, other: &[u64]) -> Option<u32> {
         let n = self.words.len().max(other.len());

@@ -52,7 +52,7 @@ impl GpuScan {
             .collect();
         gcw.charge(0, 0, uncounted);
         let settled_before = st.shadow.settled_firsts(&items);
-        self.merge(st, m)?;
+        self.merge(st, m, false)?;
         for it in st.shadow.take_over(items, &settled_before) {
             gcw.put(m.lists(), it);
         }

@@ -508,7 +508,7 @@ impl ScanBackend for GpuScan {
             // Grey work on the GPU: marking is not done.
             return false;
         }
-        match self.synced(|| self.merge(&mut st, m)) {
+        match self.synced(|| self.merge(&mut st, m, true)) {
             Ok(()) => true,
             Err(e) => {
                 // The bitmap is lost with the device: its marks are greyed

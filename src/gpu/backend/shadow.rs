@@ -182,7 +182,9 @@ impl Shadow {
     /// into `m`'s bitmap and settles the objects marked on both sides.
     /// Returns how many were and their bytes, which the caller takes back.
     /// `g_now` becomes the shadow's `G` for a later merge or hand-back.
-    pub(super) fn merge(&mut self, m: &Marker, g_now: &[u32]) -> (u64, u64) {
+    /// `quiescent`: nobody else writes `H` meanwhile (the world is stopped,
+    /// every worker done), so the merge needs no read-modify-writes.
+    pub(super) fn merge(&mut self, m: &Marker, g_now: &[u32], quiescent: bool) -> (u64, u64) {
         let live = self.live_words.min(g_now.len());
         let old = &self.g[..self.g_live.min(live)];
         let (twice, bytes, touched) = merge_new_marks(
@@ -191,6 +193,7 @@ impl Shadow {
             old,
             &self.uploaded.words[..live],
             &mut self.settled.words[..live],
+            quiescent,
         );
         self.settled.touched.extend(touched);
         self.g.resize(live.max(self.g.len()), 0);
@@ -283,6 +286,7 @@ fn merge_new_marks(
     old: &[u32],
     uploaded: &[u32],
     settled: &mut [u32],
+    quiescent: bool,
 ) -> Merged {
     let words64 = g.len().div_ceil(2);
     let threads = std::thread::available_parallelism()
@@ -297,7 +301,7 @@ fn merge_new_marks(
         let end = (at + piece).min(g.len());
         let old = old.get(at..end.min(old.len())).unwrap_or_default();
         let (g, u) = (&g[at..end], &uploaded[at..end]);
-        move || merge_range(m, at / 2, g, old, u, s)
+        move || merge_range(m, at / 2, g, old, u, s, quiescent)
     });
     let parts: Vec<Merged> = if threads == 1 {
         pieces.map(|mut f| f()).collect()
@@ -328,6 +332,7 @@ fn merge_range(
     old: &[u32],
     u: &[u32],
     settled: &mut [u32],
+    quiescent: bool,
 ) -> Merged {
     let heap = m.heap();
     let (mut twice, mut bytes, mut touched) = (0u64, 0u64, Vec::new());
@@ -337,7 +342,7 @@ fn merge_range(
     };
     let new64 =
         (0..g.len().div_ceil(2)).map(|i| u64::from(new(2 * i)) | u64::from(new(2 * i + 1)) << 32);
-    m.bits().merge_seeing(first, new64, |i, before, merged| {
+    let seen = |i: usize, before: u64, merged: u64| {
         if before & merged == 0 {
             return; // the common case: nothing marked on both sides
         }
@@ -362,7 +367,12 @@ fn merge_range(
                 both &= both - 1;
             }
         }
-    });
+    };
+    if quiescent {
+        m.bits().merge_seeing_quiescent(first, new64, seen);
+    } else {
+        m.bits().merge_seeing(first, new64, seen);
+    }
     (twice, bytes, touched)
 }
 

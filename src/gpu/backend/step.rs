@@ -170,8 +170,14 @@ impl GpuScan {
     /// The shadow's rule 2: downloads the GPU bitmap and merges it into the
     /// host's, straight from the mapped download. The GPU queue must be
     /// empty (or taken back). Clears the recovery records: everything sent
-    /// is scanned and in `H`.
-    pub(super) fn merge(&self, st: &mut State, m: &Marker) -> Result<(), GpuError> {
+    /// is scanned and in `H`. `quiescent`: nobody else writes `H` meanwhile
+    /// (a settle: the world is stopped, every worker done).
+    pub(super) fn merge(
+        &self,
+        st: &mut State,
+        m: &Marker,
+        quiescent: bool,
+    ) -> Result<(), GpuError> {
         debug_assert_eq!(st.queue_len(), 0, "merge with grey items on the GPU");
         if st.shadow.unmerged {
             let live = st.shadow.live_words;
@@ -179,7 +185,8 @@ impl GpuScan {
             let mirror = mirror
                 .as_mut()
                 .ok_or_else(|| GpuError::Internal("no heap mirror in a GPU phase".into()))?;
-            let (twice, bytes) = mirror.download_marks_with(live, |g| shadow.merge(m, g))?;
+            let (twice, bytes) =
+                mirror.download_marks_with(live, |g| shadow.merge(m, g, quiescent))?;
             if bytes > 0 {
                 // The GPU's batches added these bytes too: the counter holds them.
                 m.take_back_scanned(0, bytes);
@@ -230,7 +237,7 @@ impl GpuScan {
                     let c = self.batch(st, m, gcw, b)?;
                     if c.queue_len == 0 && !st.idle_merged && budget != Budget::Unbounded {
                         st.idle_merged = true;
-                        self.synced(|| self.merge(st, m))?;
+                        self.synced(|| self.merge(st, m, false))?;
                     }
                 }
             }
