@@ -125,8 +125,10 @@ override COUNT_OPS: bool = false;
 @group(0) @binding(20) var<storage, read_write> ops: array<atomic<u32>>;
 @group(0) @binding(21) var<storage, read> level: array<u32>;
 
-// Exclusive end of each item's slot run in the workgroup's concatenation.
+// Exclusive end of each item's slot run in the workgroup's concatenation,
+// and the prefix sum's other buffer.
 var<workgroup> run_end: array<u32, WORKGROUP_SIZE>;
+var<workgroup> run_tmp: array<u32, WORKGROUP_SIZE>;
 // Slot index of concatenated position 0 of each run: run start - run offset (wrapping).
 var<workgroup> run_delta: array<u32, WORKGROUP_SIZE>;
 var<workgroup> run_total: u32;
@@ -358,15 +360,16 @@ fn gather_runs(lvl: LevelState, lid: u32, wid: u32, nwg: u32) -> Gather {
         }
     }
 
+    // Ping-pong between run_end and run_tmp: one barrier a round, and an
+    // even number of rounds ends in run_end.
     run_end[lid] = len;
     barrier(lid);
-    for (var off = 1u; off < WORKGROUP_SIZE; off <<= 1u) {
-        var add = 0u;
-        if lid >= off {
-            add = run_end[lid - off];
-        }
+    for (var off = 1u; off < WORKGROUP_SIZE; off <<= 2u) {
+        // (The index is clamped in range where select discards the term.)
+        run_tmp[lid] = run_end[lid] + select(0u, run_end[lid - min(lid, off)], lid >= off);
         barrier(lid);
-        run_end[lid] += add;
+        let off2 = 2u * off;
+        run_end[lid] = run_tmp[lid] + select(0u, run_tmp[lid - min(lid, off2)], lid >= off2);
         barrier(lid);
     }
     let end = run_end[lid];
@@ -499,10 +502,9 @@ fn flush_winners(lid: u32, lvl: LevelState, flag: u32, last: bool, g: Gather) {
 }
 
 // Phase 4 of the scan kernels: the workgroup's totals (scan work in slots,
-// marked objects, bytes) into its counter stripe. Call in uniform control
-// flow, after the slot walk.
+// marked objects, bytes) into its counter stripe. Call after the last winner
+// flush, whose first barrier follows every invocation's last count.
 fn add_workgroup_totals(lid: u32, wid: u32, total: u32) {
-    barrier(lid);
     if lid == 0u {
         let s = CTL_STRIPES + (wid % STRIPES) * STRIPE_WORDS;
         stripe_add64(s + STRIPE_SCAN_LO, total);

@@ -410,7 +410,7 @@ mod tests {
         let mut settled = [0u32; 8];
         // The piece of 64-bit words 2 and 3 (objects 128..256).
         let (twice, bytes, touched) =
-            merge_range(&m, 2, &g[4..], &old[4..], &u[4..], &mut settled[4..]);
+            merge_range(&m, 2, &g[4..], &old[4..], &u[4..], &mut settled[4..], false);
         let size = |o: u32| u64::from(heap.desc(o).size);
         assert_eq!((twice, bytes), (2, size(131) + size(200)));
         assert_eq!(touched, vec![131 / 32, 200 / 32]);
