@@ -395,7 +395,7 @@ impl HeapMirror {
         // but the first's; each advance that plans a level enables the next
         // (level_advance.wgsl). Cleared in the batch's own command buffer,
         // after the last batch's dispatches wrote them.
-        let slot_bytes = ((u64::from(max_levels) + 1) / 2 + 1) * ADVANCE_SLOT_BYTES;
+        let slot_bytes = (u64::from(max_levels).div_ceil(2) + 1) * ADVANCE_SLOT_BYTES;
         for b in &self.advance_args {
             encoder.clear_buffer(b, 0, Some(slot_bytes));
         }
