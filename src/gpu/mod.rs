@@ -89,6 +89,16 @@
 //! is lost. Its module documentation states the protocol and its
 //! invariants.
 //!
+//! # Counting what the kernels do
+//!
+//! [`GpuOptions::count_ops`] builds the counting variant of the kernels:
+//! each batch also reads back its operations by category ([`OpCounts`]:
+//! atomics on the control block's line, descriptor and slot reads, mark
+//! loads and read-modify-writes, ring reads and writes, barriers, levels,
+//! the largest workgroup's slots). The counts are the same on every
+//! adapter, so they measure the kernels' work where no GPU is at hand
+//! (`tests/gpu_ops.rs`, `host-bench --count-ops`).
+//!
 //! # Errors
 //!
 //! Everything that can fail is a [`GpuError`]; nothing on this path panics
