@@ -318,11 +318,21 @@ fn append(lvl: LevelState, pos: u32, v: vec2<u32>) {
     store_item(ring(lvl.tail, pos), v);
 }
 
-// Adds the object's bytes to the workgroup's total.
+// Adds `size` bytes to the workgroup's total.
 fn count_bytes(size: u32) {
     let b = atomicAdd(&wg_bytes_lo, size);
     if b + size < b {
         atomicAdd(&wg_bytes_hi, 1u);
+    }
+}
+
+// Adds `hi * 65536 + lo` bytes (sums of the high and low halves of
+// sizes, which fit a u32 where the sizes' own sum might not).
+fn count_bytes_split(lo: u32, hi: u32) {
+    count_bytes(lo);
+    count_bytes((hi & 0xffffu) << 16u);
+    if (hi >> 16u) > 0u {
+        atomicAdd(&wg_bytes_hi, hi >> 16u);
     }
 }
 
@@ -384,6 +394,7 @@ fn gather_runs(lvl: LevelState, lid: u32, wid: u32, nwg: u32) -> Gather {
 
     var extra = 0u;
     var first = 0u;
+    var bytes = 0u;
     if has {
         let k = item.y & ~COUNTED;
         if !keep {
@@ -394,7 +405,7 @@ fn gather_runs(lvl: LevelState, lid: u32, wid: u32, nwg: u32) -> Gather {
                 first = 1u;
             }
             if (item.y & COUNTED) == 0u {
-                count_bytes(size);
+                bytes = size;
             }
         }
     }
@@ -405,19 +416,22 @@ fn gather_runs(lvl: LevelState, lid: u32, wid: u32, nwg: u32) -> Gather {
     count(OPS_WORKGROUP_BARRIERS, select(0u, 1u, lid == 0u));
     // The barrier of the uniform load publishes wg_extra too: the last
     // winner flush reserves ring space for these appends with its own.
-    return Gather(workgroupUniformLoad(&run_total), item, extra, first, offset);
+    return Gather(workgroupUniformLoad(&run_total), item, extra, first, offset, bytes);
 }
 
-// What gather_runs hands the slot walk: the workgroup's slot total, and
-// this invocation's appends for the last winner flush: `extra` items, from
+// What gather_runs hands the slot walk: the workgroup's slot total; this
+// invocation's appends for the last winner flush: `extra` items, from
 // oblet `first` of item.x (or, with `first` 0, `item` itself, deferred),
-// at `offset` among the workgroup's appends.
+// at `offset` among the workgroup's appends; and the bytes of its item's
+// object if this scan counts them (a first item the host did not count),
+// which each kernel adds to the workgroup's total its own way.
 struct Gather {
     total: u32,
     item: vec2<u32>,
     extra: u32,
     first: u32,
     offset: u32,
+    bytes: u32,
 }
 
 // The heap slot at position j (< the total) of the workgroup's concatenated

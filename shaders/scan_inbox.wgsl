@@ -88,7 +88,7 @@ fn main(
             }
         }
     }
-    flush_winners(lid, lvl, COUNTED, true, Gather(0u, vec2<u32>(0u, 0u), 0u, 0u, 0u));
+    flush_winners(lid, lvl, COUNTED, true, Gather(0u, vec2<u32>(0u, 0u), 0u, 0u, 0u, 0u));
 
     if lid == 0u {
         let dups = atomicLoad(&inbox_dups);

@@ -38,6 +38,12 @@ fn main(
     let lvl = load_level_state(lid);
     let g = gather_runs(lvl, lid, wid.x, nwg.x);
     let total = g.total;
+    // The bytes the items count, one workgroup atomic per subgroup.
+    let bytes_lo = subgroupAdd(g.bytes & 0xffffu);
+    let bytes_hi = subgroupAdd(g.bytes >> 16u);
+    if sg_lane == subgroupBroadcastFirst(sg_lane) && (bytes_lo | bytes_hi) != 0u {
+        count_bytes_split(bytes_lo, bytes_hi);
+    }
 
     // 3. Walk the concatenated slots; invocation j owns slot j of each stride.
     var stride = 0u;

@@ -51,6 +51,9 @@ fn main(
     let lvl = load_level_state(lid);
     let g = gather_runs(lvl, lid, wid.x, nwg.x);
     let total = g.total;
+    if g.bytes > 0u {
+        count_bytes(g.bytes);
+    }
 
     // 3. Walk the concatenated slots; invocation j owns slot j of each stride.
     var stride = 0u;

@@ -567,6 +567,13 @@ impl Marker {
                     }
                     // The host is dry; the backend's own queue is not.
                     None if backend.has_pending_work() => {}
+                    // The backend's work went away meanwhile (another
+                    // worker drained it, or the device was lost and its
+                    // work came back to the host): a blocking drain looks
+                    // again, and leaves only through `get`'s
+                    // `nwait == nproc`, or a worker still draining would
+                    // wait for it forever.
+                    None if blocking && pending => continue,
                     None => break,
                 }
             }
