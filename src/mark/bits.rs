@@ -110,14 +110,9 @@ impl MarkBits {
         &self,
         first: usize,
         words: impl IntoIterator<Item = u64>,
-        mut seen: impl FnMut(usize, u64, u64),
+        seen: impl FnMut(usize, u64, u64),
     ) {
-        let tail = self.words.get(first..).unwrap_or_default();
-        for (i, (w, v)) in tail.iter().zip(words).enumerate() {
-            if v != 0 {
-                seen(first + i, w.fetch_or(v, Relaxed), v);
-            }
-        }
+        self.merge_words(first, words, seen, |w, v| w.fetch_or(v, Relaxed));
     }
 
     /// [`MarkBits::merge_seeing`] for a bitmap nobody else writes meanwhile
@@ -128,14 +123,28 @@ impl MarkBits {
         &self,
         first: usize,
         words: impl IntoIterator<Item = u64>,
+        seen: impl FnMut(usize, u64, u64),
+    ) {
+        self.merge_words(first, words, seen, |w, v| {
+            let before = w.load(Relaxed);
+            w.store(before | v, Relaxed);
+            before
+        });
+    }
+
+    /// The merges' loop: `or(word, v)` ORs `v` into a word and returns its
+    /// value before.
+    fn merge_words(
+        &self,
+        first: usize,
+        words: impl IntoIterator<Item = u64>,
         mut seen: impl FnMut(usize, u64, u64),
+        or: impl Fn(&AtomicU64, u64) -> u64,
     ) {
         let tail = self.words.get(first..).unwrap_or_default();
         for (i, (w, v)) in tail.iter().zip(words).enumerate() {
             if v != 0 {
-                let before = w.load(Relaxed);
-                w.store(before | v, Relaxed);
-                seen(first + i, before, v);
+                seen(first + i, or(w, v), v);
             }
         }
     }
