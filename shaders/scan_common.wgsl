@@ -144,12 +144,21 @@ var<workgroup> wg_base: u32;
 // The winners recorded since the last flush, and how many.
 var<workgroup> win_obj: array<u32, WINNERS>;
 var<workgroup> win_count: atomic<u32>;
+// Entries [0, win_valid) of the buffer hold winners (the winners past it
+// went to the ring themselves, see record_spilled); flush_count is what the
+// flush writes.
+var<workgroup> win_valid: atomic<u32>;
 var<workgroup> flush_count: u32;
 
 // Strides between winner flushes; each stride records at most
-// WORKGROUP_SIZE winners, so the buffer holds FLUSH_STRIDES * WORKGROUP_SIZE.
-const FLUSH_STRIDES: u32 = 4u;
-const WINNERS: u32 = 1024u; // FLUSH_STRIDES * WORKGROUP_SIZE
+// WORKGROUP_SIZE winners: the buffer holds the winners of a workgroup of
+// small objects (256 items of up to 4 slots) in one flush at the end. The
+// slot walk has no barrier in it (on a software driver a barrier inside a
+// loop costs the whole loop its straight-line code: lavapipe scanned a
+// random heap 25% slower with one): a workgroup with more winners than the
+// buffer holds (large objects' oblets) appends the rest itself, one ring
+// reservation per subgroup (or winner) past the buffer.
+const WINNERS: u32 = 1024u;
 
 // Adds n to operation total k (counting pipelines only).
 fn count(k: u32, n: u32) {
@@ -301,6 +310,7 @@ fn load_level_state(lid: u32) -> LevelState {
         atomicStore(&wg_bytes_hi, 0u);
         atomicStore(&wg_extra, 0u);
         atomicStore(&win_count, 0u);
+        atomicStore(&win_valid, WINNERS);
         count(OPS_WORKGROUP_BARRIERS, 1u);
     }
     let v = workgroupUniformLoad(&level_state);
@@ -470,48 +480,52 @@ fn scan_slot(j: u32, total: u32) -> u32 {
     return NONE;
 }
 
-// Queues every winner recorded since the last flush, as one item each
-// (`flag` in its oblet word), with ONE reservation on the ring cursor, and
-// empties the buffer; the `last` flush also writes the gather's appends
-// `g` under the same reservation (after the winners), and needs no barrier
-// after it. Call in uniform control flow.
-fn flush_winners(lid: u32, lvl: LevelState, flag: u32, last: bool, g: Gather) {
-    barrier(lid); // every winner of the strides so far is recorded
+// Queues every winner recorded in the buffer, as one item each (`flag` in
+// its oblet word), and the gather's appends `g` after them, with ONE
+// reservation on the ring cursor. Call once, at the end, in uniform control
+// flow.
+fn flush_winners(lid: u32, lvl: LevelState, flag: u32, g: Gather) {
+    barrier(lid); // every winner is recorded
     if lid == 0u {
-        let winners = atomicLoad(&win_count);
-        var n = winners;
-        if last {
-            n += atomicLoad(&wg_extra);
-        }
+        let winners = min(atomicLoad(&win_count), atomicLoad(&win_valid));
+        let n = winners + atomicLoad(&wg_extra);
         var base = 0u;
         if n > 0u {
             base = ctl_atomic_add(CTL_PUSHED, n);
         }
         flush_count = winners;
         wg_base = base;
-        // Nobody records again before the barrier at the end of this flush.
-        atomicStore(&win_count, 0u);
     }
     count(OPS_WORKGROUP_BARRIERS, select(0u, 1u, lid == 0u));
     // The uniform load's barrier also publishes flush_count.
     let base = workgroupUniformLoad(&wg_base);
-    let count_now = flush_count;
-    for (var e = lid; e < count_now; e += WORKGROUP_SIZE) {
+    let winners = flush_count;
+    for (var e = lid; e < winners; e += WORKGROUP_SIZE) {
         append(lvl, base + e, vec2<u32>(win_obj[e], flag));
     }
-    if last {
-        if g.extra > 0u {
-            let at = base + count_now + g.offset;
-            if g.first == 0u {
-                append(lvl, at, g.item);
-            } else {
-                for (var k = 0u; k < g.extra; k++) {
-                    append(lvl, at + k, vec2<u32>(g.item.x, g.first + k));
-                }
+    if g.extra > 0u {
+        let at = base + winners + g.offset;
+        if g.first == 0u {
+            append(lvl, at, g.item);
+        } else {
+            for (var k = 0u; k < g.extra; k++) {
+                append(lvl, at + k, vec2<u32>(g.item.x, g.first + k));
             }
         }
+    }
+}
+
+// Records one winner `t` (this invocation's own index from win_count):
+// into the buffer, or past it straight into the ring with a reservation of
+// its own, `flag` in its oblet word as the flush would write it. The
+// workgroup kernel's and the inbox's way; the subgroup kernel records a
+// subgroup's winners together.
+fn record_winner(lvl: LevelState, t: u32, flag: u32) {
+    let e = atomicAdd(&win_count, 1u);
+    if e < WINNERS {
+        win_obj[e] = t;
     } else {
-        barrier(lid); // the buffer is read before the next stride refills it
+        append(lvl, ctl_atomic_add(CTL_PUSHED, 1u), vec2<u32>(t, flag));
     }
 }
 

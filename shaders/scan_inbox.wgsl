@@ -77,7 +77,7 @@ fn main(
             count(OPS_MARK_ATOMICS, 1u);
             let old = atomicOr(&marks[t >> 5u], bit);
             if (old & bit) == 0u {
-                win_obj[atomicAdd(&win_count, 1u)] = t;
+                record_winner(lvl, t, COUNTED);
             } else {
                 let size = load_obj(t).size;
                 atomicAdd(&inbox_dups, 1u);
@@ -88,7 +88,7 @@ fn main(
             }
         }
     }
-    flush_winners(lid, lvl, COUNTED, true, Gather(0u, vec2<u32>(0u, 0u), 0u, 0u, 0u, 0u));
+    flush_winners(lid, lvl, COUNTED, Gather(0u, vec2<u32>(0u, 0u), 0u, 0u, 0u, 0u));
 
     if lid == 0u {
         let dups = atomicLoad(&inbox_dups);

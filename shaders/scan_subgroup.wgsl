@@ -6,8 +6,8 @@
 // (subgroupExclusiveAdd / subgroupAdd), the subgroup's leader takes the
 // subgroup's whole run of the buffer with a single atomicAdd, and
 // subgroupBroadcastFirst hands the run's start to the others. The ring
-// reservation is the same: one atomicAdd on the append cursor per workgroup
-// flush. Needs wgpu::Features::SUBGROUP (naga 30 takes the builtins without
+// reservation is the same: one atomicAdd on the append cursor per
+// workgroup, and a subgroup's run past the buffer appends itself. Needs wgpu::Features::SUBGROUP (naga 30 takes the builtins without
 // `enable subgroups;`). Subgroup operations run in uniform control flow:
 // every invocation executes every stride of the slot walk.
 //
@@ -46,7 +46,6 @@ fn main(
     }
 
     // 3. Walk the concatenated slots; invocation j owns slot j of each stride.
-    var stride = 0u;
     for (var base = 0u; base < total; base += WORKGROUP_SIZE) {
         let t = scan_slot(base + lid, total);
         let n = select(0u, 1u, t != NONE);
@@ -61,18 +60,26 @@ fn main(
             sg_start = atomicAdd(&win_count, sg_total);
         }
         sg_start = subgroupBroadcastFirst(sg_start);
-        if n > 0u {
-            win_obj[sg_start + offset] = t;
+        // A run that does not fit the buffer goes to the ring itself, with
+        // one reservation; the buffer's valid part ends where it began.
+        let spill = sg_start + sg_total > WINNERS;
+        var ring_start = 0u;
+        if spill && sg_lane == leader && sg_total > 0u {
+            ring_start = ctl_atomic_add(CTL_PUSHED, sg_total);
+            atomicMin(&win_valid, sg_start);
         }
-        stride += 1u;
-        if stride == FLUSH_STRIDES && base + WORKGROUP_SIZE < total {
-            flush_winners(lid, lvl, 0u, false, g);
-            stride = 0u;
+        ring_start = subgroupBroadcastFirst(ring_start);
+        if n > 0u {
+            if spill {
+                append(lvl, ring_start + offset, vec2<u32>(t, 0u));
+            } else {
+                win_obj[sg_start + offset] = t;
+            }
         }
     }
-    // The last flush, with the gather's appends (always: a workgroup may
-    // have appends and no slot).
-    flush_winners(lid, lvl, 0u, true, g);
+    // The flush, with the gather's appends (always: a workgroup may have
+    // appends and no slot).
+    flush_winners(lid, lvl, 0u, g);
 
     // 4. Per-workgroup totals into the counter stripe.
     add_workgroup_totals(lid, wid.x, total);

@@ -18,9 +18,10 @@
 // For each slot: nil and targets at/above the watermark are skipped; the mark
 // bit is tested with a plain (atomic) load first and only then set with
 // atomicOr; the winner records the object in a workgroup buffer (one
-// workgroup atomic for its index). Every FLUSH_STRIDES strides, and after the
-// last, the workgroup reserves ring space for all its recorded winners with
-// ONE atomicAdd on the append cursor and writes them, one item (t, 0) each.
+// workgroup atomic for its index). After the walk, the workgroup reserves
+// ring space for all its recorded winners with ONE atomicAdd on the append
+// cursor and writes them, one item (t, 0) each; winners past the buffer's
+// WINNERS (only in workgroups of large objects' oblets) append themselves.
 // The workgroup's totals (scan work, marked objects, bytes) go to its counter
 // stripe once.
 //
@@ -56,21 +57,15 @@ fn main(
     }
 
     // 3. Walk the concatenated slots; invocation j owns slot j of each stride.
-    var stride = 0u;
     for (var base = 0u; base < total; base += WORKGROUP_SIZE) {
         let t = scan_slot(base + lid, total);
         if t != NONE {
-            win_obj[atomicAdd(&win_count, 1u)] = t;
-        }
-        stride += 1u;
-        if stride == FLUSH_STRIDES && base + WORKGROUP_SIZE < total {
-            flush_winners(lid, lvl, 0u, false, g);
-            stride = 0u;
+            record_winner(lvl, t, 0u);
         }
     }
-    // The last flush, with the gather's appends (always: a workgroup may
-    // have appends and no slot).
-    flush_winners(lid, lvl, 0u, true, g);
+    // The flush, with the gather's appends (always: a workgroup may have
+    // appends and no slot).
+    flush_winners(lid, lvl, 0u, g);
 
     // 4. Per-workgroup totals into the counter stripe.
     add_workgroup_totals(lid, wid.x, total);
