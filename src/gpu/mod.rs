@@ -106,6 +106,7 @@
 
 mod backend;
 mod batch;
+mod chunked;
 mod device;
 mod layout;
 mod mirror;
