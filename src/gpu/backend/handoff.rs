@@ -6,6 +6,7 @@
 //!
 //! [`OffloadPolicy::Auto`]: crate::gpu::OffloadPolicy::Auto
 
+use super::step::host_queue_len;
 use super::{GpuScan, Mode, State};
 use crate::gpu::{GpuError, ITEM_COUNTED, SCAN_WORK_PER_SLOT};
 use crate::mark::{GcWork, GreyItem, Marker, SCAN_BATCH};
@@ -80,34 +81,48 @@ impl GpuScan {
         Ok(())
     }
 
-    /// The step in mode *CPU*: Go's `scanobject` over up to [`SCAN_BATCH`]
-    /// of the host's greys, skipping stale copies (the shadow's rule 3),
-    /// timed for the cost model.
-    pub(super) fn cpu_step(&self, st: &mut State, m: &Marker, gcw: &mut GcWork) {
-        let mut buf = [GreyItem::default(); SCAN_BATCH];
-        let mut n = gcw.try_get_fast_many(&mut buf);
-        if n == 0 {
-            match gcw.try_get(m.lists()) {
-                Some(it) => {
-                    buf[0] = it;
-                    n = 1;
-                }
-                None => return,
-            }
-        }
-        let mut kept = 0;
-        for i in 0..n {
-            if !st.shadow.skip(buf[i]) {
-                buf[kept] = buf[i];
-                kept += 1;
-            }
-        }
+    /// The step in mode *CPU*: Go's `scanobject` over the host's greys,
+    /// skipping stale copies (the shadow's rule 3), a batch of up to
+    /// [`SCAN_BATCH`] at a time under the one lock, until `max_work` is
+    /// done, the host runs dry, or the host queues exceed `widen_at` items
+    /// (the frontier goes back to the GPU at the next step); timed for the
+    /// cost model. One lock per stretch, not per batch: a chain's frontier
+    /// is one item, and taking the lock for each would cost more than its
+    /// scan.
+    pub(super) fn cpu_step(
+        &self,
+        st: &mut State,
+        m: &Marker,
+        gcw: &mut GcWork,
+        max_work: i64,
+        widen_at: u64,
+    ) {
         let (w0, items0) = (gcw.stats().heap_scan_work, gcw.stats().items_scanned);
         let t = Instant::now();
-        m.scan_batch(&buf[..kept], gcw);
+        let mut buf = [GreyItem::default(); SCAN_BATCH];
+        while gcw.stats().heap_scan_work - w0 < max_work && host_queue_len(m, gcw) <= widen_at {
+            let mut n = gcw.try_get_fast_many(&mut buf);
+            if n == 0 {
+                match gcw.try_get(m.lists()) {
+                    Some(it) => {
+                        buf[0] = it;
+                        n = 1;
+                    }
+                    None => break,
+                }
+            }
+            let mut kept = 0;
+            for i in 0..n {
+                if !st.shadow.skip(buf[i]) {
+                    buf[kept] = buf[i];
+                    kept += 1;
+                }
+            }
+            m.scan_batch(&buf[..kept], gcw);
+        }
         let secs = t.elapsed().as_secs_f64();
         let w = (gcw.stats().heap_scan_work - w0).max(0) as u64;
-        // One step is too short to time well: the model sees runs of steps.
+        // A short stretch is too short to time well: the model sees runs.
         let (s, i, k) = &mut st.cpu_sample;
         *s += secs;
         *i += gcw.stats().items_scanned - items0;

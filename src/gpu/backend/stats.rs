@@ -28,6 +28,11 @@ pub const MIN_DRAIN_BUDGET: u64 = 100_000;
 /// Scan-work budget of a drain's batches before the GPU's rate is known.
 pub const INITIAL_DRAIN_BUDGET: u64 = 16 * MIN_DRAIN_BUDGET;
 
+/// Most scan work one step in mode *CPU* (after a hand-off) does before it
+/// returns to the drain loop, which then flushes credit and checks its stop
+/// conditions, as it does after a GPU batch.
+pub const CPU_STRETCH_WORK: i64 = 100_000;
+
 /// The CPU hands work back to the GPU when the host queues exceed this many
 /// times the hand-off threshold (see the module comment).
 pub const HANDOFF_HYSTERESIS: u64 = 2;

@@ -5,7 +5,8 @@
 
 use super::shadow::Push;
 use super::stats::{
-    DRAIN_BATCH_S, HANDOFF_HYSTERESIS, INITIAL_DRAIN_BUDGET, MIN_BATCH_LEVELS, MIN_DRAIN_BUDGET,
+    CPU_STRETCH_WORK, DRAIN_BATCH_S, HANDOFF_HYSTERESIS, INITIAL_DRAIN_BUDGET, MIN_BATCH_LEVELS,
+    MIN_DRAIN_BUDGET,
 };
 use super::{GpuScan, Mode, State};
 use crate::gpu::{BatchCounters, GpuError, OpCounts, MAX_BATCH_LEVELS, SCAN_WORK_PER_SLOT};
@@ -214,22 +215,26 @@ impl GpuScan {
             return Ok(false);
         }
         let threshold = self.threshold(st);
+        let widen_at = threshold
+            .unwrap_or(u64::MAX)
+            .saturating_mul(HANDOFF_HYSTERESIS);
         if st.mode == Mode::Gpu {
             if let Some(t) = threshold {
                 if st.queue_len() + host_queue_len(m, gcw) < t {
                     self.synced(|| self.to_cpu(st, m, gcw))?;
                 }
             }
-        } else {
-            let widen_at = threshold
-                .unwrap_or(u64::MAX)
-                .saturating_mul(HANDOFF_HYSTERESIS);
-            if host_queue_len(m, gcw) > widen_at {
-                self.synced(|| self.to_gpu(st, m))?;
-            }
+        } else if host_queue_len(m, gcw) > widen_at {
+            self.synced(|| self.to_gpu(st, m))?;
         }
         match st.mode {
-            Mode::Cpu => self.cpu_step(st, m, gcw),
+            Mode::Cpu => {
+                let max_work = match budget {
+                    Budget::Work(n) => n,
+                    Budget::Drain | Budget::Unbounded => CPU_STRETCH_WORK,
+                };
+                self.cpu_step(st, m, gcw, max_work, widen_at)
+            }
             Mode::Gpu => {
                 self.synced(|| self.push_host_greys(st, m, gcw))?;
                 if st.queue_len() > 0 || st.mirror()?.inbox_len() > 0 {
@@ -248,6 +253,6 @@ impl GpuScan {
 
 /// Grey items the host holds where this worker can see them: its cache and
 /// the global full list.
-fn host_queue_len(m: &Marker, gcw: &GcWork) -> u64 {
+pub(super) fn host_queue_len(m: &Marker, gcw: &GcWork) -> u64 {
     (gcw.cached() + m.lists().full_items()) as u64
 }
