@@ -243,3 +243,64 @@ fn level_trace_times_every_level_of_a_batch() {
     assert!(m.level_trace().is_empty());
     assert_eq!(c.readback_bytes, 128);
 }
+
+/// With `stage_marks`, each batch leaves the bitmap where the next download
+/// maps it. Whatever writes marks after a batch (an upload, a clear, another
+/// batch) makes that download copy again: a download never returns a staged
+/// bitmap that is out of date.
+#[test]
+fn a_staged_bitmap_is_never_stale() {
+    let Some(ctx) = gpu(GpuOptions::default()) else {
+        return;
+    };
+    let heap = Heap::random(30_000, 4, 13);
+    let roots = [1, 2, 3];
+    let (want_bits, _) = reference(&heap, &roots, heap.len());
+    let mut m = mirror(&ctx, &heap);
+    m.stage_marks(true);
+    push_roots(&mut m, &heap, &roots);
+
+    // A batch stopped by its level limit: the download is of its end, and
+    // the next batch's marks show in the download after it.
+    let c = m.run_batch(u64::MAX, 2).expect("batch");
+    assert!(c.queue_len > 0, "{c:?}");
+    let early = m.download_marks().expect("download");
+    let count = |b: &[u32]| b.iter().map(|w| w.count_ones()).sum::<u32>();
+    let (rest, _) = mark_on_gpu(&mut m, u64::MAX, 1_000);
+    assert!(rest.objects_marked > 0);
+    let bits = m.download_marks().expect("download");
+    assert_eq!(first_difference(&bits, &want_bits), None);
+    // The early download was this batch's end: a strict subset of the end.
+    assert!(early.iter().zip(&bits).all(|(e, b)| e & !b == 0));
+    assert!(
+        count(&early) < count(&bits),
+        "the early bitmap was not staged early"
+    );
+
+    // An upload after the batch: the download sees it.
+    let w = bits
+        .iter()
+        .position(|&w| w != u32::MAX)
+        .expect("a clear bit");
+    m.upload_marks_at(w as u32, &[u32::MAX]).expect("upload");
+    assert_eq!(m.download_marks().expect("download")[w], u32::MAX);
+    m.upload_marks(&want_bits).expect("upload");
+    assert_eq!(m.download_marks().expect("download"), want_bits);
+
+    // A clear after a staged batch: the download is all zero.
+    let c = m.run_batch(u64::MAX, 4).expect("batch");
+    assert_eq!(c.queue_len, 0);
+    m.clear_marks().expect("clear");
+    assert!(m
+        .download_marks()
+        .expect("download")
+        .iter()
+        .all(|&w| w == 0));
+
+    // Staging off again: batches stage nothing, downloads copy as ever.
+    m.stage_marks(false);
+    push_roots(&mut m, &heap, &roots);
+    mark_on_gpu(&mut m, u64::MAX, 1_000);
+    let bits = m.download_marks().expect("download");
+    assert_eq!(first_difference(&bits, &want_bits), None);
+}

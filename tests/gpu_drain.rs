@@ -44,7 +44,8 @@ const COUNTER_BLOCK_BYTES: u64 = 128;
 
 /// A stop-the-world mark with two workers reads back its batches' counter
 /// blocks and one bitmap (the merge at the end), nothing else: no bitmap per
-/// batch, however many batches the two workers run.
+/// batch, however many batches the two workers run; and the merge maps
+/// the bitmap the last batch staged, with no submission of its own.
 #[test]
 fn a_stop_the_world_mark_reads_back_one_bitmap() {
     let Some(gpu) = gpu_scan(always()) else {
@@ -71,6 +72,10 @@ fn a_stop_the_world_mark_reads_back_one_bitmap() {
             s.batches * COUNTER_BLOCK_BYTES + bitmap,
             "{shape:?}: {s:?}"
         );
+        // Submissions: the phase start's two (the heap's changes, then the
+        // cleared bitmap and queue) and one per batch. The merge maps the
+        // bitmap its last batch staged: none of its own.
+        assert_eq!(s.submissions, s.batches + 2, "{shape:?}: {s:?}");
     }
 }
 

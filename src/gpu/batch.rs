@@ -363,6 +363,15 @@ impl HeapMirror {
             self.ctx.device.destroy();
         }
         self.ctx.check_health()?;
+        // The batch writes marks: a staged copy is out of date.
+        self.staged_words = 0;
+        let staged_words = match self.stage_marks {
+            true => self.params.watermark.div_ceil(32).min(self.mark_words),
+            false => 0,
+        };
+        if staged_words > 0 {
+            self.ensure_marks_staging(u64::from(staged_words) * 4)?;
+        }
 
         // Reset the batch words of the control block: overflow, levels left,
         // budget (in slots), the inbox's length, then the zeroed counters.
@@ -468,9 +477,16 @@ impl HeapMirror {
             encoder.copy_buffer_to_buffer(&self.ops, 0, &self.ctl_staging, ops_at, OPS_BYTES);
             readback_bytes += OPS_BYTES;
         }
+        if let Some(staging) = self.marks_staging.as_ref().filter(|_| staged_words > 0) {
+            let bytes = u64::from(staged_words) * 4;
+            encoder.copy_buffer_to_buffer(&self.marks, 0, staging, 0, bytes);
+        }
         self.ctx.scoped("mark batch", || {
             self.ctx.queue.submit([encoder.finish()]);
         })?;
+        // Downloads map after every submission so far: this batch's copy
+        // is what they see until marks are written again.
+        self.staged_words = staged_words;
         self.in_flight = Some(PendingMap::start(&self.ctl_staging, readback_bytes));
         self.inbox_len = 0;
         Ok(())

@@ -132,6 +132,14 @@ pub struct HeapMirror {
     /// Staging buffer for bitmap downloads, kept between them (a bitmap is
     /// megabytes, downloaded at every merge) and grown on demand.
     pub(crate) marks_staging: Option<wgpu::Buffer>,
+    /// Batches also copy the live bitmap into `marks_staging`
+    /// ([`HeapMirror::stage_marks`]).
+    pub(crate) stage_marks: bool,
+    /// Words of the bitmap that `marks_staging` holds as the GPU has them:
+    /// set by a batch that staged them, 0 after anything else that writes
+    /// marks (an upload, a clear). A download of at most this many words
+    /// needs no copy of its own.
+    pub(crate) staged_words: u32,
     /// Timestamp queries, when the context traces levels.
     pub(crate) trace: Option<LevelTrace>,
     /// The level trace of the last finished batch.
@@ -401,6 +409,8 @@ impl HeapMirror {
             inject_lost: false,
             in_flight: None,
             marks_staging: None,
+            stage_marks: false,
+            staged_words: 0,
             trace,
             last_trace: Vec::new(),
         };
@@ -471,6 +481,7 @@ impl HeapMirror {
     /// [`GpuError::OutOfRange`] for more words than the bitmap has.
     pub fn upload_marks(&mut self, words: &[u32]) -> Result<(), GpuError> {
         self.check_range("mark words", 0, words.len(), self.mark_words)?;
+        self.staged_words = 0;
         self.ctx
             .queue
             .write_buffer(&self.marks, 0, bytemuck::cast_slice(words));
@@ -486,12 +497,26 @@ impl HeapMirror {
     /// [`GpuError::OutOfRange`] past the bitmap's end.
     pub fn upload_marks_at(&mut self, first_word: u32, words: &[u32]) -> Result<(), GpuError> {
         self.check_range("mark words", first_word, words.len(), self.mark_words)?;
+        self.staged_words = 0;
         self.ctx.queue.write_buffer(
             &self.marks,
             u64::from(first_word) * 4,
             bytemuck::cast_slice(words),
         );
         self.ctx.check_health()
+    }
+
+    /// Whether each batch from now on also copies the bitmap below the
+    /// watermark into the download's staging buffer, in the batch's command
+    /// buffer after the last level. A merge right after such a batch then
+    /// maps the bitmap where the batch left it, without a submission and a
+    /// wait of its own: one round trip to the device fewer at the end of a
+    /// mark, for a device-side copy of the live bitmap per batch. Worth it
+    /// where a merge follows the batches closely (a stop-the-world mark:
+    /// the host waits on every batch, and its last is followed by the
+    /// merge); off by default.
+    pub fn stage_marks(&mut self, on: bool) {
+        self.stage_marks = on;
     }
 
     /// Words in the mark bitmap: `ceil(max_objects / 32)` (at least 1).
@@ -522,6 +547,7 @@ impl HeapMirror {
     /// # Errors
     /// [`GpuError::DeviceLost`] and other device failures.
     pub fn clear_marks(&mut self) -> Result<(), GpuError> {
+        self.staged_words = 0;
         let mut encoder = self
             .ctx
             .device

@@ -33,6 +33,9 @@ impl HeapMirror {
 
     /// Downloads the first `words` words of the mark bitmap and hands them to
     /// `f` where they were mapped, without a copy: a merge reads them once.
+    /// If the last batch staged them ([`HeapMirror::stage_marks`]) and
+    /// nothing has written marks since, they are mapped where the batch
+    /// left them, with no submission and no wait of their own.
     ///
     /// # Errors
     /// As [`HeapMirror::download_marks_into`].
@@ -46,11 +49,46 @@ impl HeapMirror {
         if bytes == 0 {
             return Ok(f(&[]));
         }
+        self.ctx.check_health()?;
+        self.ensure_marks_staging(bytes)?;
         let ctx = &self.ctx;
-        ctx.check_health()?;
+        let Some(staging) = self.marks_staging.as_ref() else {
+            return Err(GpuError::Internal("no bitmap staging buffer".into()));
+        };
+        if !self.marks_staged(words) {
+            let mut encoder = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("mark bitmap download"),
+                });
+            encoder.copy_buffer_to_buffer(&self.marks, 0, staging, 0, bytes);
+            ctx.scoped("mark bitmap", || {
+                ctx.queue.submit([encoder.finish()]);
+            })?;
+        }
+        PendingMap::start(staging, bytes).wait_with(ctx, staging, |b| {
+            // Mapped ranges are aligned (wgpu::MAP_ALIGNMENT); a copy only if
+            // a driver ever hands out one that is not.
+            match bytemuck::try_cast_slice::<u8, u32>(b) {
+                Ok(words) => f(words),
+                Err(_) => f(&bytemuck::pod_collect_to_vec::<u8, u32>(b)),
+            }
+        })
+    }
+
+    /// Whether a download of the first `words` bitmap words maps what the
+    /// last batch staged, with no submission of its own.
+    pub(crate) fn marks_staged(&self, words: usize) -> bool {
+        words <= self.staged_words as usize
+    }
+
+    /// Makes sure the bitmap's staging buffer holds at least `bytes`.
+    pub(crate) fn ensure_marks_staging(&mut self, bytes: u64) -> Result<(), GpuError> {
         if self.marks_staging.as_ref().is_none_or(|b| b.size() < bytes) {
             // Drop the old one first: only one is ever needed.
             self.marks_staging = None;
+            self.staged_words = 0;
+            let ctx = &self.ctx;
             self.marks_staging = Some(ctx.scoped("mark bitmap", || {
                 ctx.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("marks staging"),
@@ -60,26 +98,7 @@ impl HeapMirror {
                 })
             })?);
         }
-        let Some(staging) = self.marks_staging.as_ref() else {
-            return Err(GpuError::Internal("no bitmap staging buffer".into()));
-        };
-        let mut encoder = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("mark bitmap download"),
-            });
-        encoder.copy_buffer_to_buffer(&self.marks, 0, staging, 0, bytes);
-        ctx.scoped("mark bitmap", || {
-            ctx.queue.submit([encoder.finish()]);
-        })?;
-        PendingMap::start(staging, bytes).wait_with(ctx, staging, |b| {
-            // Mapped ranges are aligned (wgpu::MAP_ALIGNMENT); a copy only if
-            // a driver ever hands out one that is not.
-            match bytemuck::try_cast_slice::<u8, u32>(b) {
-                Ok(words) => f(words),
-                Err(_) => f(&bytemuck::pod_collect_to_vec::<u8, u32>(b)),
-            }
-        })
+        Ok(())
     }
 
     /// Records `copy(encoder, staging)` into a fresh staging buffer of

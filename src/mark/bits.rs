@@ -99,18 +99,18 @@ impl MarkBits {
     }
 
     /// [`MarkBits::merge`] of words made on the fly into words `first..`,
-    /// that also calls `seen(i, before, merged)` for each word `i` it ORs a
-    /// non-zero `merged` into, with the word's value just before the OR.
-    /// Bits in `before & merged` were set here before the merge: objects
-    /// marked on both sides (the GPU backend reconciles its byte counts with
-    /// this). The OR is one atomic per word, so a bit set concurrently is
-    /// either in `before` or, set after, loses its `try_mark` to the merge.
-    /// Disjoint ranges may be merged from several threads at once.
+    /// that also calls `seen(i, both)` for each word `i` where the merge met
+    /// bits already set: `both` is the word's value just before the OR,
+    /// masked by the bits merged into it. Those are objects marked on both
+    /// sides (the GPU backend reconciles its byte counts with this). The OR
+    /// is one atomic per word, so a bit set concurrently is either in
+    /// `both` or, set after, loses its `try_mark` to the merge. Disjoint
+    /// ranges may be merged from several threads at once.
     pub fn merge_seeing(
         &self,
         first: usize,
         words: impl IntoIterator<Item = u64>,
-        seen: impl FnMut(usize, u64, u64),
+        seen: impl FnMut(usize, u64),
     ) {
         self.merge_words(first, words, seen, |w, v| w.fetch_or(v, Relaxed));
     }
@@ -123,7 +123,7 @@ impl MarkBits {
         &self,
         first: usize,
         words: impl IntoIterator<Item = u64>,
-        seen: impl FnMut(usize, u64, u64),
+        seen: impl FnMut(usize, u64),
     ) {
         self.merge_words(first, words, seen, |w, v| {
             let before = w.load(Relaxed);
@@ -138,13 +138,16 @@ impl MarkBits {
         &self,
         first: usize,
         words: impl IntoIterator<Item = u64>,
-        mut seen: impl FnMut(usize, u64, u64),
+        mut seen: impl FnMut(usize, u64),
         or: impl Fn(&AtomicU64, u64) -> u64,
     ) {
         let tail = self.words.get(first..).unwrap_or_default();
         for (i, (w, v)) in tail.iter().zip(words).enumerate() {
             if v != 0 {
-                seen(first + i, or(w, v), v);
+                let both = or(w, v) & v;
+                if both != 0 {
+                    seen(first + i, both);
+                }
             }
         }
     }
@@ -180,8 +183,8 @@ mod tests {
         assert_eq!(b.count(), 2);
         let mut seen = Vec::new();
         // Word 2 holds bits 128..: 129 is set, 130 is new.
-        b.merge_seeing(2, [0b110], |i, before, v| seen.push((i, before, v)));
-        assert_eq!(seen, vec![(2, 0b010, 0b110)]);
+        b.merge_seeing(2, [0b110], |i, both| seen.push((i, both)));
+        assert_eq!(seen, vec![(2, 0b010)]);
         assert_eq!(b.count(), 3);
         b.clear();
         assert_eq!(b.count(), 0);

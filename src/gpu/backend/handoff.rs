@@ -6,6 +6,7 @@
 //!
 //! [`OffloadPolicy::Auto`]: crate::gpu::OffloadPolicy::Auto
 
+use super::shadow::Merge;
 use super::step::host_queue_len;
 use super::{GpuScan, Mode, State};
 use crate::gpu::{GpuError, ITEM_COUNTED, SCAN_WORK_PER_SLOT};
@@ -53,7 +54,7 @@ impl GpuScan {
             .collect();
         gcw.charge(0, 0, uncounted);
         let settled_before = st.shadow.settled_firsts(&items);
-        self.merge(st, m, false)?;
+        self.merge(st, m, Merge::Concurrent)?;
         for it in st.shadow.take_over(items, &settled_before) {
             gcw.put(m.lists(), it);
         }

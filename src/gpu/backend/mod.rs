@@ -107,7 +107,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock, TryLockError, Weak};
 use std::time::Instant;
 
-use self::shadow::Shadow;
+use self::shadow::{Merge, Shadow};
 use self::stats::INITIAL_BATCH_LEVELS;
 use super::{AdapterDescription, GpuContext, GpuError, HeapMirror, OffloadModel, OffloadPolicy};
 use crate::heap::Heap;
@@ -508,7 +508,7 @@ impl ScanBackend for GpuScan {
             // Grey work on the GPU: marking is not done.
             return false;
         }
-        match self.synced(|| self.merge(&mut st, m, true)) {
+        match self.synced(|| self.merge(&mut st, m, Merge::Final)) {
             Ok(()) => true,
             Err(e) => {
                 // The bitmap is lost with the device: its marks are greyed

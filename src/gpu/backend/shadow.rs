@@ -61,6 +61,7 @@
 //! keeps a merge from taking back again what the inbox already did.
 
 use crate::mark::{GreyItem, Marker};
+use rayon::prelude::*;
 use std::collections::HashSet;
 
 /// Where a host grey goes at a push (rule 1).
@@ -72,6 +73,20 @@ pub(super) enum Push {
     Inbox,
     /// A stale copy: the GPU has scanned its object.
     Drop,
+}
+
+/// What a merge may assume about the host's bitmap and the phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Merge {
+    /// Others may mark `H` meanwhile (barriers, roots, workers) and the
+    /// phase goes on: each word is ORed with one atomic, and `G` is kept
+    /// as what "new" means at the next merge.
+    Concurrent,
+    /// The world is stopped, every worker is done, and marking ends with
+    /// this merge (a settle): each word is read and written with plain loads
+    /// and stores, and `G` is not kept (the next phase starts clear), which
+    /// saves the host a pass over the bitmap.
+    Final,
 }
 
 /// A 32-bit-word bitmap that remembers which words it set, so a new phase
@@ -96,7 +111,9 @@ impl Bits {
     }
 
     fn get(&self, i: u32) -> bool {
-        bit(&self.words, i)
+        // Clear since the last reset: no need to touch the words (a cache
+        // miss per lookup, at every push before a phase's first merge).
+        !self.touched.is_empty() && bit(&self.words, i)
     }
 
     fn set(&mut self, i: u32) {
@@ -181,10 +198,10 @@ impl Shadow {
     /// Rule 2: merges `g_now` (the GPU's bitmap, its live words, as mapped)
     /// into `m`'s bitmap and settles the objects marked on both sides.
     /// Returns how many were and their bytes, which the caller takes back.
-    /// `g_now` becomes the shadow's `G` for a later merge or hand-back.
-    /// `quiescent`: nobody else writes `H` meanwhile (the world is stopped,
-    /// every worker done), so the merge needs no read-modify-writes.
-    pub(super) fn merge(&mut self, m: &Marker, g_now: &[u32], quiescent: bool) -> (u64, u64) {
+    /// After a [`Merge::Concurrent`] merge `g_now` is the shadow's `G` for a
+    /// later merge or hand-back; after a [`Merge::Final`] one the shadow is
+    /// spent until the next [`Shadow::reset`].
+    pub(super) fn merge(&mut self, m: &Marker, g_now: &[u32], kind: Merge) -> (u64, u64) {
         let live = self.live_words.min(g_now.len());
         let old = &self.g[..self.g_live.min(live)];
         let (twice, bytes, touched) = merge_new_marks(
@@ -193,13 +210,15 @@ impl Shadow {
             old,
             &self.uploaded.words[..live],
             &mut self.settled.words[..live],
-            quiescent,
+            kind,
         );
         self.settled.touched.extend(touched);
-        self.g.resize(live.max(self.g.len()), 0);
-        self.g[..live].copy_from_slice(&g_now[..live]);
-        self.g_live = live;
         self.unmerged = false;
+        if kind == Merge::Concurrent {
+            self.g.resize(live.max(self.g.len()), 0);
+            self.g[..live].copy_from_slice(&g_now[..live]);
+            self.g_live = live;
+        }
         (twice, bytes)
     }
 
@@ -262,12 +281,12 @@ pub(super) fn bit(words: &[u32], i: u32) -> bool {
         .is_some_and(|w| w & (1 << (i % 32)) != 0)
 }
 
-/// 64-bit bitmap words a thread of [`merge_new_marks`] takes at least: below
-/// this, starting a thread costs more than the words (a million objects).
-const MERGE_WORDS_PER_THREAD: usize = 1 << 14;
-/// Threads [`merge_new_marks`] uses at most: the merge is bound by memory
+/// 64-bit bitmap words a piece of [`merge_new_marks`] takes at least: below
+/// this, handing a piece to another thread costs more than the words.
+const MERGE_WORDS_PER_PIECE: usize = 1 << 14;
+/// Pieces [`merge_new_marks`] makes at most: the merge is bound by memory
 /// bandwidth, which a few cores saturate.
-const MERGE_THREADS: usize = 8;
+const MERGE_PIECES: usize = 8;
 
 /// What [`merge_new_marks`] found: objects marked on both sides, their
 /// bytes, and the `settled` words that went from 0 to non-zero.
@@ -277,50 +296,43 @@ type Merged = (u64, u64, Vec<u32>);
 /// the 32-bit words `g`, `uploaded` and `settled` (of one length, from word
 /// 0) and `old` (a prefix: 0 past its end), settling objects marked on
 /// both sides that the host did not hand to the GPU (rule 2 of [`Shadow`]).
-/// A large bitmap is split across threads in disjoint ranges of words: the
-/// other workers are waiting for the lock, and this is the host's largest
-/// single piece of a GPU mark.
+/// A large bitmap is split into disjoint ranges of words merged on rayon's
+/// threads (already running: starting threads here would cost more than a
+/// small merge): the other workers are waiting for the lock, and this is
+/// the host's largest single piece of a GPU mark.
 fn merge_new_marks(
     m: &Marker,
     g: &[u32],
     old: &[u32],
     uploaded: &[u32],
     settled: &mut [u32],
-    quiescent: bool,
+    kind: Merge,
 ) -> Merged {
     let words64 = g.len().div_ceil(2);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MERGE_THREADS)
-        .min(words64 / MERGE_WORDS_PER_THREAD)
+    let pieces = rayon::current_num_threads()
+        .min(MERGE_PIECES)
+        .min(words64 / MERGE_WORDS_PER_PIECE)
         .max(1);
     // Even, so every piece starts on a 64-bit word.
-    let piece = 2 * words64.div_ceil(threads).max(1);
-    let pieces = settled.chunks_mut(piece).enumerate().map(|(k, s)| {
+    let piece = 2 * words64.div_ceil(pieces).max(1);
+    let merge_piece = |(k, s): (usize, &mut [u32])| {
         let at = k * piece;
         let end = (at + piece).min(g.len());
         let old = old.get(at..end.min(old.len())).unwrap_or_default();
-        let (g, u) = (&g[at..end], &uploaded[at..end]);
-        move || merge_range(m, at / 2, g, old, u, s, quiescent)
-    });
-    let parts: Vec<Merged> = if threads == 1 {
-        pieces.map(|mut f| f()).collect()
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = pieces.map(|f| scope.spawn(f)).collect();
-            handles
-                .into_iter()
-                // A panic in a piece is a bug; re-raise it here.
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        })
+        merge_range(m, at / 2, &g[at..end], old, &uploaded[at..end], s, kind)
     };
-    parts
-        .into_iter()
-        .fold((0, 0, Vec::new()), |(t, b, mut w), (t2, b2, w2)| {
-            w.extend(w2);
-            (t + t2, b + b2, w)
-        })
+    let sum = |(t, b, mut w): Merged, (t2, b2, w2): Merged| {
+        w.extend(w2);
+        (t + t2, b + b2, w)
+    };
+    if pieces == 1 {
+        return merge_piece((0, settled));
+    }
+    settled
+        .par_chunks_mut(piece)
+        .enumerate()
+        .map(merge_piece)
+        .reduce(|| (0, 0, Vec::new()), sum)
 }
 
 /// [`merge_new_marks`] of one piece, whose first 64-bit word is `first`;
@@ -332,30 +344,24 @@ fn merge_range(
     old: &[u32],
     u: &[u32],
     settled: &mut [u32],
-    quiescent: bool,
+    kind: Merge,
 ) -> Merged {
     let heap = m.heap();
     let (mut twice, mut bytes, mut touched) = (0u64, 0u64, Vec::new());
-    let new = |w: usize| {
-        g.get(w)
-            .map_or(0, |&gw| gw & !old.get(w).copied().unwrap_or(0))
-    };
-    let new64 =
-        (0..g.len().div_ceil(2)).map(|i| u64::from(new(2 * i)) | u64::from(new(2 * i + 1)) << 32);
-    let seen = |i: usize, before: u64, merged: u64| {
-        if before & merged == 0 {
-            return; // the common case: nothing marked on both sides
-        }
+    let new = |w: usize| g[w] & !old.get(w).copied().unwrap_or(0);
+    let new64 = g.chunks(2).enumerate().map(|(i, pair)| {
+        let hi = if pair.len() == 2 { new(2 * i + 1) } else { 0 };
+        u64::from(new(2 * i)) | u64::from(hi) << 32
+    });
+    // Objects marked on both sides (rare: the host's roots and barrier
+    // shades the GPU also reached).
+    let seen = |i: usize, both64: u64| {
         for half in 0..2 {
             let w = 2 * (i - first) + half;
             let (Some(&uw), Some(sw)) = (u.get(w), settled.get_mut(w)) else {
                 continue;
             };
-            let (before, nw) = (
-                (before >> (32 * half)) as u32,
-                (merged >> (32 * half)) as u32,
-            );
-            let mut both = before & nw & !uw & !*sw;
+            let mut both = (both64 >> (32 * half)) as u32 & !uw & !*sw;
             if both != 0 && *sw == 0 {
                 touched.push((2 * i + half) as u32);
             }
@@ -368,10 +374,9 @@ fn merge_range(
             }
         }
     };
-    if quiescent {
-        m.bits().merge_seeing_quiescent(first, new64, seen);
-    } else {
-        m.bits().merge_seeing(first, new64, seen);
+    match kind {
+        Merge::Final => m.bits().merge_seeing_quiescent(first, new64, seen),
+        Merge::Concurrent => m.bits().merge_seeing(first, new64, seen),
     }
     (twice, bytes, touched)
 }
@@ -383,7 +388,8 @@ mod tests {
     use std::sync::Arc;
 
     /// A piece that starts past word 0 ORs its own words of `H` and settles
-    /// the objects of its own words: what the threads of a large merge do.
+    /// the objects of its own words: what the threads of a large merge do,
+    /// with atomic ORs or, the world stopped, plain stores.
     #[test]
     fn a_merge_piece_settles_the_objects_of_its_own_words() {
         let heap = Arc::new(build(&ShapeSpec {
@@ -393,32 +399,34 @@ mod tests {
             roots: 0,
             seed: 1,
         }));
-        let m = Marker::new(Arc::clone(&heap));
-        // The host marked 130 (uploaded: its own push), 131 and 200; the GPU
-        // marked 130, 131, 140 and 200, and 201 before the last merge.
-        for o in [130, 131, 200] {
-            assert!(m.bits().try_mark(o));
-        }
-        let mut g = [0u32; 8];
-        let mut old = [0u32; 8];
-        let mut u = [0u32; 8];
-        for o in [130u32, 131, 140, 200, 201] {
-            g[(o / 32) as usize] |= 1 << (o % 32);
-        }
-        old[201 / 32] |= 1 << (201 % 32);
-        u[130 / 32] |= 1 << (130 % 32);
-        let mut settled = [0u32; 8];
-        // The piece of 64-bit words 2 and 3 (objects 128..256).
-        let (twice, bytes, touched) =
-            merge_range(&m, 2, &g[4..], &old[4..], &u[4..], &mut settled[4..], false);
-        let size = |o: u32| u64::from(heap.desc(o).size);
-        assert_eq!((twice, bytes), (2, size(131) + size(200)));
-        assert_eq!(touched, vec![131 / 32, 200 / 32]);
-        for o in 0..256 {
-            let want = [130, 131, 140, 200].contains(&o);
-            assert_eq!(m.bits().is_marked(o), want, "object {o}");
-            let both = o == 131 || o == 200;
-            assert_eq!(bit(&settled, o), both, "settled {o}");
+        for kind in [Merge::Concurrent, Merge::Final] {
+            let m = Marker::new(Arc::clone(&heap));
+            // The host marked 130 (uploaded: its own push), 131 and 200; the GPU
+            // marked 130, 131, 140 and 200, and 201 before the last merge.
+            for o in [130, 131, 200] {
+                assert!(m.bits().try_mark(o));
+            }
+            let mut g = [0u32; 8];
+            let mut old = [0u32; 8];
+            let mut u = [0u32; 8];
+            for o in [130u32, 131, 140, 200, 201] {
+                g[(o / 32) as usize] |= 1 << (o % 32);
+            }
+            old[201 / 32] |= 1 << (201 % 32);
+            u[130 / 32] |= 1 << (130 % 32);
+            let mut settled = [0u32; 8];
+            // The piece of 64-bit words 2 and 3 (objects 128..256).
+            let (twice, bytes, touched) =
+                merge_range(&m, 2, &g[4..], &old[4..], &u[4..], &mut settled[4..], kind);
+            let size = |o: u32| u64::from(heap.desc(o).size);
+            assert_eq!((twice, bytes), (2, size(131) + size(200)));
+            assert_eq!(touched, vec![131 / 32, 200 / 32]);
+            for o in 0..256 {
+                let want = [130, 131, 140, 200].contains(&o);
+                assert_eq!(m.bits().is_marked(o), want, "object {o}");
+                let both = o == 131 || o == 200;
+                assert_eq!(bit(&settled, o), both, "settled {o}");
+            }
         }
     }
 }

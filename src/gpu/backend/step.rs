@@ -3,7 +3,7 @@
 //! counter block, and the next batch is sized from it; merges of the GPU
 //! bitmap into the host's (rule 2).
 
-use super::shadow::Push;
+use super::shadow::{Merge, Push};
 use super::stats::{
     CPU_STRETCH_WORK, DRAIN_BATCH_S, HANDOFF_HYSTERESIS, INITIAL_DRAIN_BUDGET, MIN_BATCH_LEVELS,
     MIN_DRAIN_BUDGET,
@@ -171,14 +171,9 @@ impl GpuScan {
     /// The shadow's rule 2: downloads the GPU bitmap and merges it into the
     /// host's, straight from the mapped download. The GPU queue must be
     /// empty (or taken back). Clears the recovery records: everything sent
-    /// is scanned and in `H`. `quiescent`: nobody else writes `H` meanwhile
-    /// (a settle: the world is stopped, every worker done).
-    pub(super) fn merge(
-        &self,
-        st: &mut State,
-        m: &Marker,
-        quiescent: bool,
-    ) -> Result<(), GpuError> {
+    /// is scanned and in `H`. `kind`: what the merge may assume (a settle's
+    /// is [`Merge::Final`]).
+    pub(super) fn merge(&self, st: &mut State, m: &Marker, kind: Merge) -> Result<(), GpuError> {
         debug_assert_eq!(st.queue_len(), 0, "merge with grey items on the GPU");
         if st.shadow.unmerged {
             let live = st.shadow.live_words;
@@ -186,15 +181,15 @@ impl GpuScan {
             let mirror = mirror
                 .as_mut()
                 .ok_or_else(|| GpuError::Internal("no heap mirror in a GPU phase".into()))?;
-            let (twice, bytes) =
-                mirror.download_marks_with(live, |g| shadow.merge(m, g, quiescent))?;
+            let submitted = !mirror.marks_staged(live);
+            let (twice, bytes) = mirror.download_marks_with(live, |g| shadow.merge(m, g, kind))?;
             if bytes > 0 {
                 // The GPU's batches added these bytes too: the counter holds them.
                 m.take_back_scanned(0, bytes);
             }
             self.stat(|s| {
                 s.readback_bytes += live as u64 * 4;
-                s.submissions += 1;
+                s.submissions += u64::from(submitted);
                 s.duplicates += twice;
             });
         }
@@ -239,10 +234,14 @@ impl GpuScan {
                 self.synced(|| self.push_host_greys(st, m, gcw))?;
                 if st.queue_len() > 0 || st.mirror()?.inbox_len() > 0 {
                     let b = self.batch_budget(st, budget);
+                    // In a stop-the-world drain the host waits on every
+                    // batch and the merge follows the last one: each batch
+                    // stages the bitmap for it.
+                    st.mirror()?.stage_marks(budget == Budget::Unbounded);
                     let c = self.batch(st, m, gcw, b)?;
                     if c.queue_len == 0 && !st.idle_merged && budget != Budget::Unbounded {
                         st.idle_merged = true;
-                        self.synced(|| self.merge(st, m, false))?;
+                        self.synced(|| self.merge(st, m, Merge::Concurrent))?;
                     }
                 }
             }
