@@ -152,6 +152,9 @@ struct State {
     since_merge_bytes: u64,
     /// Levels the next batch may run.
     levels: u32,
+    /// Items the last batch of this phase scanned (0 before the first):
+    /// whether the next is likely to run the queue dry.
+    last_batch_items: u64,
     /// Measured GPU scan rate (scan work per second), for drain budgets.
     gpu_rate: Option<f64>,
     /// The cost model behind the hand-off threshold (Auto, calibrated once).
@@ -179,6 +182,7 @@ impl State {
             since_merge_work: 0,
             since_merge_bytes: 0,
             levels: INITIAL_BATCH_LEVELS,
+            last_batch_items: 0,
             gpu_rate: None,
             model: None,
             cpu_sample: (0.0, 0, 0),

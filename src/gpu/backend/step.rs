@@ -234,11 +234,18 @@ impl GpuScan {
                 self.synced(|| self.push_host_greys(st, m, gcw))?;
                 if st.queue_len() > 0 || st.mirror()?.inbox_len() > 0 {
                     let b = self.batch_budget(st, budget);
-                    // In a stop-the-world drain the host waits on every
-                    // batch and the merge follows the last one: each batch
-                    // stages the bitmap for it.
-                    st.mirror()?.stage_marks(budget == Budget::Unbounded);
+                    // A batch that runs the queue dry is followed by a merge
+                    // (the idle merge, a settle): one that stages the bitmap
+                    // spares it a round trip to the device. A stop-the-world
+                    // drain stages in every batch (the host waits on each
+                    // anyway); a concurrent one in a batch whose queue is no
+                    // longer than the last batch scanned: the frontier has
+                    // stopped growing, and this batch is likely the last.
+                    let queued = st.queue_len() + u64::from(st.mirror()?.inbox_len());
+                    let stage = budget == Budget::Unbounded || queued <= st.last_batch_items;
+                    st.mirror()?.stage_marks(stage);
                     let c = self.batch(st, m, gcw, b)?;
+                    st.last_batch_items = c.objects_scanned;
                     if c.queue_len == 0 && !st.idle_merged && budget != Budget::Unbounded {
                         st.idle_merged = true;
                         self.synced(|| self.merge(st, m, Merge::Concurrent))?;

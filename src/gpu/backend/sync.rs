@@ -69,6 +69,7 @@ impl GpuScan {
         st.idle_merged = false;
         st.mode = Mode::Gpu;
         st.levels = INITIAL_BATCH_LEVELS;
+        st.last_batch_items = 0;
         self.stat(|s| {
             s.submissions += 1;
             s.sync_s += t.elapsed().as_secs_f64();
