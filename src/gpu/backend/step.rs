@@ -246,8 +246,14 @@ impl GpuScan {
                     st.mirror()?.stage_marks(stage);
                     let c = self.batch(st, m, gcw, b)?;
                     st.last_batch_items = c.objects_scanned;
-                    if c.queue_len == 0 && !st.idle_merged && budget != Budget::Unbounded {
-                        st.idle_merged = true;
+                    // An idle merge (see the module doc): the queue ran dry
+                    // and the GPU's marks since the last one outweigh those
+                    // before it.
+                    if c.queue_len == 0
+                        && budget != Budget::Unbounded
+                        && st.since_merge_work > st.idle_merged_work
+                    {
+                        st.idle_merged_work += st.since_merge_work;
                         self.synced(|| self.merge(st, m, Merge::Concurrent))?;
                     }
                 }

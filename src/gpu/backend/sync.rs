@@ -66,7 +66,7 @@ impl GpuScan {
         mirror.set_watermark(wm)?;
         let words = mirror.mark_words() as usize;
         st.shadow.reset(words, wm.div_ceil(32) as usize);
-        st.idle_merged = false;
+        st.idle_merged_work = 0;
         st.mode = Mode::Gpu;
         st.levels = INITIAL_BATCH_LEVELS;
         st.last_batch_items = 0;
