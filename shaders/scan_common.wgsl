@@ -19,7 +19,7 @@
 // A workgroup scans at most SLOT_CAP slots per dispatch, so one workgroup
 // never holds up a level with megaslots of one array. A large object's
 // oblets are queued next to each other, and a level deals its items to the
-// workgroups GRANULE at a time, round robin, so a run of oblets is spread
+// workgroups four at a time, round robin, so a run of oblets is spread
 // over the level's workgroups; items still past the cap in a workgroup's
 // share are queued again as they are, for the next level.
 //
@@ -85,8 +85,9 @@ const STRIPE_BYTES_LO: u32 = 3u;
 const COUNTED: u32 = 0x80000000u;
 // Most slots one workgroup scans in one dispatch.
 const SLOT_CAP: u32 = 65536u;
-// Consecutive level items a workgroup takes together (gather_runs).
-const GRANULE: u32 = 4u;
+// log2 of the consecutive level items a workgroup takes together
+// (gather_runs).
+const GRANULE_SHIFT: u32 = 2u;
 // Fewest workgroups a level of that many items or more is spread over.
 const MIN_LEVEL_WORKGROUPS: u32 = 64u;
 
@@ -353,11 +354,11 @@ fn count_bytes_split(lo: u32, hi: u32) {
 // Phases 1 and 2 of the scan kernels: this invocation's item and its slot
 // run. The level's CUR_LEN items are dealt to the `nwg` workgroups of the
 // dispatch (at most `per` = ceil(CUR_LEN / nwg) <= WORKGROUP_SIZE each) in
-// granules of `g` = min(per, GRANULE) consecutive items, round robin:
+// granules of `g` = 4 consecutive items (1 when `per` < 4), round robin:
 // granule j goes to workgroup j % nwg. A granule is one 32-byte sector of
 // the ring, so reads stay whole sectors; and a run of oblets (a large
-// object's, queued next to each other) is dealt across workgroups, GRANULE
-// oblets (GRANULE * OBLET_SLOTS <= SLOT_CAP slots) to each, rather than
+// object's, queued next to each other) is dealt across workgroups, four
+// oblets (4 * OBLET_SLOTS <= SLOT_CAP slots) to each, rather than
 // into one workgroup that would scan SLOT_CAP slots of it a level. Then an inclusive
 // prefix sum of the workgroup's run lengths (Hillis-Steele, log2(256)
 // rounds) into run_end / run_delta, and the gather's own appends, which the
@@ -367,8 +368,10 @@ fn count_bytes_split(lo: u32, hi: u32) {
 // the kept items, a prefix) and the appends. Call in uniform control flow.
 fn gather_runs(lvl: LevelState, lid: u32, wid: u32, nwg: u32) -> Gather {
     let per = (lvl.cur_len + nwg - 1u) / nwg;
-    let g = min(per, GRANULE);
-    let idx = g * ((lid / g) * nwg + wid) + lid % g;
+    // Granules of 4 (shifts, not divisions: lavapipe has no vector integer
+    // divide), or of 1 for a level of fewer than 4 items a workgroup.
+    let gs = select(0u, GRANULE_SHIFT, per >= (1u << GRANULE_SHIFT));
+    let idx = ((((lid >> gs) * nwg) + wid) << gs) | (lid & ((1u << gs) - 1u));
     var item = vec2<u32>(0u, 0u);
     var has = false;
     var len = 0u;
@@ -376,8 +379,8 @@ fn gather_runs(lvl: LevelState, lid: u32, wid: u32, nwg: u32) -> Gather {
     var oblets = 0u;
     var size = 0u;
     // Every granule j < ceil(CUR_LEN / g) has a workgroup and a lid range
-    // (j / nwg < WORKGROUP_SIZE / g, as CUR_LEN <= nwg * per), and no two
-    // invocations share an idx.
+    // (j / nwg < WORKGROUP_SIZE / g, as CUR_LEN <= nwg * per and g <= per),
+    // and no two invocations share an idx.
     if idx < lvl.cur_len {
         item = load_item(ring(lvl.head, idx));
         has = true;

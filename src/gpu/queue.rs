@@ -64,6 +64,11 @@ impl HeapMirror {
     /// [`HeapMirror::submit_batch`] and [`HeapMirror::finish_batch`].
     pub fn push_greys(&mut self, items: &[GreyItem]) -> Result<(), GpuError> {
         self.no_batch_in_flight()?;
+        if items.is_empty() {
+            // No upload at all: on some drivers each write costs a staging
+            // allocation, which is most of a small push.
+            return self.ctx.check_health();
+        }
         if let Some(&(obj, oblet)) = items.iter().find(|(o, _)| *o >= self.params.watermark) {
             return Err(GpuError::OutOfRange {
                 what: format!(
@@ -139,12 +144,14 @@ impl HeapMirror {
                 ),
             });
         }
-        self.ctx.queue.write_buffer(
-            &self.inbox,
-            u64::from(self.inbox_len) * 4,
-            bytemuck::cast_slice(objects),
-        );
-        self.inbox_len += objects.len() as u32;
+        if !objects.is_empty() {
+            self.ctx.queue.write_buffer(
+                &self.inbox,
+                u64::from(self.inbox_len) * 4,
+                bytemuck::cast_slice(objects),
+            );
+            self.inbox_len += objects.len() as u32;
+        }
         self.ctx.check_health()
     }
 
