@@ -167,8 +167,8 @@ fn an_assist_returns_while_a_worker_holds_the_gpu() {
 /// bitmap. Once the GPU has marked more since than it had then, the next
 /// dry queue merges again: the host's bitmap holds the bulk before the
 /// phase settles, so the write barrier finds it marked and termination
-/// converges. (With one idle merge a phase, 1 cycle in 12 to 20 of
-/// host-bench's concurrent lavapipe run chased the mutators' shades until
+/// converges. (With one idle merge a phase, the first cycle of 2 in 16 of
+/// host-bench's concurrent lavapipe runs chased the mutators' shades until
 /// the arena filled.)
 #[test]
 fn a_dry_queue_merges_again_once_the_gpu_has_marked_the_bulk() {

@@ -45,10 +45,10 @@
 //! (no grey work after a ragged flush) would chase the mutators' writes
 //! instead of converging. One idle merge is not enough: the queue can run
 //! empty early (before the root jobs have greyed much), and an idle merge
-//! then brings almost nothing; with 2 mutators on lavapipe, 1 cycle in 12
-//! to 20 chased them until the arena filled. After the idle merge that
-//! follows the bulk, a shade finds grey work only where Go's would, or
-//! where the GPU marked since (at most as much as before it). A
+//! then brings almost nothing (with 2 mutators on lavapipe, the first cycle
+//! of 2 runs in 16 chased them until the arena filled). After the idle
+//! merge that follows the bulk, a shade finds grey work only where Go's
+//! would, or where the GPU marked since (at most as much as before it). A
 //! stop-the-world mark has no barrier and has no idle merges. So a cycle
 //! moves the bitmap at most `2 + log2(W / w)` times (`W` the cycle's GPU
 //! scan work, `w` the first idle merge's), and a batch reads back only its

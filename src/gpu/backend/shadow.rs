@@ -8,7 +8,8 @@
 //! the GPU what it has marked; it sends its greys to the device inbox, where
 //! the GPU marks them in `G` itself (`scan_inbox.wgsl`), and the bitmaps
 //! meet only at a merge (`H |= G`: at a hand-off to the CPU, at the idle
-//! merges of a concurrent phase, and once at the end of marking). The [`Shadow`] is what the host knows between merges:
+//! merges of a concurrent phase, and once at the end of marking). The
+//! [`Shadow`] is what the host knows between merges:
 //!
 //! - `g`: `G` as of the last merge (or as last uploaded at a hand-off to
 //!   the GPU): what "new" means at the next merge;
