@@ -180,6 +180,7 @@ impl OpTotals {
     fn of(o: &gpumark::gpu::OpCounts) -> OpTotals {
         OpTotals {
             ctl_atomics: o.ctl_atomics,
+            stripe_atomics: o.stripe_atomics,
             mark_atomics: o.mark_atomics,
             mark_loads: o.mark_loads,
             descriptor_loads: o.descriptor_loads,
@@ -203,6 +204,7 @@ impl OpsPer1024Edges {
     fn of(o: &gpumark::gpu::OpCounts) -> Option<OpsPer1024Edges> {
         (o.edges > 0).then(|| OpsPer1024Edges {
             ctl_atomics: o.per_1024_edges(o.ctl_atomics),
+            stripe_atomics: o.per_1024_edges(o.stripe_atomics),
             mark_atomics: o.per_1024_edges(o.mark_atomics),
             mark_loads: o.per_1024_edges(o.mark_loads),
             descriptor_loads: o.per_1024_edges(o.descriptor_loads),
@@ -774,6 +776,7 @@ mod tests {
     fn op_counts_become_totals_and_rates_per_1024_edges() {
         let mut o = gpumark::gpu::OpCounts::default();
         o.ctl_atomics = 3;
+        o.stripe_atomics = 2048;
         o.mark_atomics = 4096;
         o.mark_loads = 5000;
         o.descriptor_loads = 1100;
@@ -793,6 +796,7 @@ mod tests {
         assert_eq!((t.max_workgroup_slots, t.edges), (65536, 4096));
         let p = OpsPer1024Edges::of(&o).expect("edges were followed");
         assert_eq!(p.ctl_atomics, 0.75);
+        assert_eq!((t.stripe_atomics, p.stripe_atomics), (2048, 512.0));
         assert_eq!(p.mark_atomics, 1024.0);
         assert_eq!(p.ring_reads, 256.0);
         assert_eq!(p.workgroup_barriers, 10.0);

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 /// cycles' sweep fields and `heap_full`; version 7 `gpu.prepare_s` and
 /// `gpu.upload_bytes`, with a GPU mark's preparation no longer in its mark
 /// time, and `gpu.ops` and `gpu.ops_per_1024_edges` (`--count-ops`).
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// `tool` of every record.
 pub const TOOL: &str = concat!("host-bench ", env!("CARGO_PKG_VERSION"));
@@ -277,6 +277,9 @@ pub struct GpuFigures {
 pub struct OpTotals {
     /// Atomics and atomic loads on the control block.
     pub ctl_atomics: u64,
+    /// Atomics on the counter stripes (workgroup totals, off the control
+    /// block's line).
+    pub stripe_atomics: u64,
     /// Read-modify-writes of the mark bitmap.
     pub mark_atomics: u64,
     /// Loads of the mark bitmap.
@@ -309,6 +312,8 @@ pub struct OpTotals {
 pub struct OpsPer1024Edges {
     /// Control-block atomics per 1024 edges.
     pub ctl_atomics: f64,
+    /// Counter-stripe atomics per 1024 edges.
+    pub stripe_atomics: f64,
     /// Mark-bitmap read-modify-writes per 1024 edges.
     pub mark_atomics: f64,
     /// Mark-bitmap loads per 1024 edges.

@@ -503,8 +503,13 @@ pub fn ops_table(ops: &OpTotals, per_1024: Option<&OpsPer1024Edges>) -> String {
     ]);
     let rate =
         |f: fn(&OpsPer1024Edges) -> f64| per_1024.map_or("-".into(), |p| format!("{:.2}", f(p)));
-    let rows: [(&str, u64, String); 12] = [
+    let rows: [(&str, u64, String); 13] = [
         ("ctl_atomics", ops.ctl_atomics, rate(|p| p.ctl_atomics)),
+        (
+            "stripe_atomics",
+            ops.stripe_atomics,
+            rate(|p| p.stripe_atomics),
+        ),
         ("mark_atomics", ops.mark_atomics, rate(|p| p.mark_atomics)),
         ("mark_loads", ops.mark_loads, rate(|p| p.mark_loads)),
         (
@@ -726,6 +731,7 @@ pub(crate) mod tests {
     fn sample_ops() -> (OpTotals, OpsPer1024Edges) {
         let ops = OpTotals {
             ctl_atomics: 10,
+            stripe_atomics: 30,
             mark_atomics: 2000,
             mark_loads: 2100,
             descriptor_loads: 600,
@@ -740,6 +746,7 @@ pub(crate) mod tests {
         };
         let per_1024 = OpsPer1024Edges {
             ctl_atomics: 5.0,
+            stripe_atomics: 15.0,
             mark_atomics: 1000.0,
             mark_loads: 1050.0,
             descriptor_loads: 300.0,
@@ -756,7 +763,7 @@ pub(crate) mod tests {
         let (ops, per_1024) = sample_ops();
         let t = ops_table(&ops, Some(&per_1024));
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines.len(), 13, "{t}");
+        assert_eq!(lines.len(), 14, "{t}");
         assert_eq!(
             lines[0].split_whitespace().collect::<Vec<_>>(),
             ["operation", "total", "per", "1024", "edges"]
@@ -767,6 +774,7 @@ pub(crate) mod tests {
         };
         let row = |name: &str| -> Vec<&str> { line(name).split_whitespace().collect() };
         assert_eq!(row("ctl_atomics"), ["ctl_atomics", "10", "5.00"]);
+        assert_eq!(row("stripe_atomics"), ["stripe_atomics", "30", "15.00"]);
         assert_eq!(
             row("descriptor_loads"),
             ["descriptor_loads", "600", "300.00"]
@@ -839,11 +847,12 @@ pub(crate) mod tests {
             ..GpuFigures::default()
         });
         let o = r["gpu"]["ops"].as_object().expect("an ops object");
-        assert_eq!(o.len(), 12, "{r}");
+        assert_eq!(o.len(), 13, "{r}");
         assert!(o.values().all(|v| v.is_u64()), "{r}");
         assert_eq!(o["max_workgroup_slots"], 4096);
+        assert_eq!(o["stripe_atomics"], 30);
         let p = r["gpu"]["ops_per_1024_edges"].as_object().expect("rates");
-        assert_eq!(p.len(), 8, "{r}");
+        assert_eq!(p.len(), 9, "{r}");
         assert!(p.values().all(|v| v.is_f64()), "{r}");
         for k in ["levels", "empty_levels", "max_workgroup_slots", "edges"] {
             assert!(!p.contains_key(k), "{k} is no per-edge cost");

@@ -245,7 +245,7 @@ fn assert_counted(gpu: &Value) -> &serde_json::Map<String, Value> {
         .as_object()
         .unwrap_or_else(|| panic!("no ops: {gpu}"));
     let fields = documented_op_fields();
-    assert_eq!(fields.len(), 12, "{fields:?}");
+    assert_eq!(fields.len(), 13, "{fields:?}");
     let mut keys: Vec<&str> = ops.keys().map(String::as_str).collect();
     keys.sort_unstable();
     let mut want = fields.clone();
@@ -420,7 +420,7 @@ fn json_carries_every_documented_field() {
     assert!(fields.len() > 30, "schema parsed to {fields:?}");
     for r in &runs {
         assert_fields_match(r, &fields);
-        assert_eq!(r["schema"], 7);
+        assert_eq!(r["schema"], 8);
         assert_eq!(r["mode"], "stw");
         assert!(r["adapter"].is_null(), "CPU backends have no adapter");
         assert!(r["upload_s"].is_null() && r["batches"].is_null());
@@ -496,7 +496,7 @@ fn concurrent_run_prints_trace_lines_and_json_cycles() {
     let fields = documented_fields("concurrent");
     assert!(fields.contains(&"cycles.park_p99_s"), "{fields:?}");
     assert_fields_match(r, &fields);
-    assert_eq!(r["schema"], 7);
+    assert_eq!(r["schema"], 8);
     assert_eq!(r["mode"], "concurrent");
     assert_eq!(r["backend"], "cpu");
     assert!(r["adapter"].is_null() && r["gpu"].is_null(), "{r}");
