@@ -366,7 +366,7 @@ impl HeapMirror {
         // The batch writes marks: a staged copy is out of date.
         self.staged_words = 0;
         let staged_words = match self.stage_marks {
-            true => self.params.watermark.div_ceil(32).min(self.mark_words),
+            true => self.live_mark_words(),
             false => 0,
         };
         if staged_words > 0 {

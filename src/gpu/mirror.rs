@@ -519,6 +519,12 @@ impl HeapMirror {
         self.stage_marks = on;
     }
 
+    /// Words of the mark bitmap below the watermark: the only ones a phase
+    /// can mark, so the only ones a merge downloads and a batch stages.
+    pub fn live_mark_words(&self) -> u32 {
+        self.params.watermark.div_ceil(32).min(self.mark_words)
+    }
+
     /// Words in the mark bitmap: `ceil(max_objects / 32)` (at least 1).
     pub fn mark_words(&self) -> u32 {
         self.mark_words

@@ -64,8 +64,9 @@ impl GpuScan {
         mirror.clear_marks()?;
         mirror.clear_queue()?;
         mirror.set_watermark(wm)?;
-        let words = mirror.mark_words() as usize;
-        st.shadow.reset(words, wm.div_ceil(32) as usize);
+        // What a merge downloads is what a batch stages.
+        let (words, live) = (mirror.mark_words(), mirror.live_mark_words());
+        st.shadow.reset(words as usize, live as usize);
         st.idle_merged_work = 0;
         st.mode = Mode::Gpu;
         st.levels = INITIAL_BATCH_LEVELS;
